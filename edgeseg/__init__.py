@@ -1,0 +1,44 @@
+"""edgeseg: Keras segmentation models to verified int8 `.tflite` files for phones.
+
+Example:
+    >>> import edgeseg
+    >>> recipe = edgeseg.load_recipe("recipes/quickstart.yaml")
+    >>> result = edgeseg.run(recipe)                       # trains, compresses, quantizes, verifies
+    >>> edgeseg.evaluate(result.model_path, "synthetic")["miou"]
+"""
+
+__version__ = "0.1.0"
+
+import os  # noqa: E402
+
+from edgeseg.errors import (  # noqa: E402
+    DataError,
+    EdgesegError,
+    ModelError,
+    RecipeError,
+    StageError,
+    VerificationError,
+)
+from edgeseg.recipe import load_recipe  # noqa: E402
+
+
+def run(recipe, runs_dir="runs"):
+    """Runs a recipe (a `Recipe` or a path to one); see `edgeseg.pipeline.run`."""
+    from edgeseg.pipeline import run as run_pipeline
+
+    if isinstance(recipe, (str, os.PathLike)):
+        recipe = load_recipe(recipe)
+    return run_pipeline(recipe, runs_dir)
+
+
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int = 0) -> dict:
+    """Scores a `.tflite` or Keras model file on a dataset; see `edgeseg.evaluation.evaluate`."""
+    from edgeseg.evaluation import evaluate as evaluate_model
+
+    return evaluate_model(model, data, split=split, threads=threads, seed=seed)
+
+
+__all__ = [
+    "__version__", "load_recipe", "run", "evaluate",
+    "EdgesegError", "RecipeError", "DataError", "ModelError", "StageError", "VerificationError",
+]

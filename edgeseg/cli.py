@@ -1,0 +1,75 @@
+"""`python -m edgeseg COMMAND`: each command is one call into the library; no logic lives here."""
+
+import json
+import logging
+import sys
+
+import fire
+
+from edgeseg.errors import EdgesegError
+
+log = logging.getLogger("edgeseg")
+
+
+class Commands:
+    """edgeseg: Keras segmentation models to verified int8 .tflite files for phones."""
+
+    def export(self, recipe: str, runs_dir: str = "runs"):
+        """Runs every stage of RECIPE into RUNS_DIR/<name>/ and prints where the model is.
+
+        Exit codes: 0 done, 2 bad input (recipe, data, model), 3 a verification gate failed.
+        """
+        import edgeseg
+
+        result = edgeseg.run(edgeseg.load_recipe(recipe), runs_dir=runs_dir)
+        for line in result.summary_lines():
+            print(line)
+
+    def check(self, recipe: str):
+        """Validates RECIPE (keys, types, paths, stage order) without running anything."""
+        from edgeseg.recipe import load_recipe
+
+        loaded = load_recipe(recipe)
+        stages = " -> ".join(name for name, _ in loaded.stage_items())
+        print(f"{recipe}: ok: '{loaded.name}', {loaded.data.format} data, {len(loaded.data.classes)} classes, {stages}")
+
+    def eval(self, model: str, data: str, split: str = "val", threads: int = 2, json_output: bool = False):
+        """Scores MODEL (.tflite, .keras, .h5, SavedModel) on DATA (a recipe .yaml, a dataset folder or 'synthetic')."""
+        import edgeseg
+
+        scores = edgeseg.evaluate(model, data, split=split, threads=threads)
+        if json_output:
+            print(json.dumps(scores, indent=2))
+            return
+        print(f"{scores['model']}: mIoU {scores['miou']:.4f} on {scores['images']} {split} images, "
+              f"pixel accuracy {scores['pixel_accuracy']:.4f}")
+        for name, iou in zip(scores["classes"], scores["per_class_iou"]):
+            print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
+
+    def schema(self):
+        """Prints the recipe JSON Schema, for editors' completion and validation."""
+        from edgeseg.recipe import recipe_json_schema
+
+        print(json.dumps(recipe_json_schema(), indent=2))
+
+
+def main(argv=None) -> int:
+    """Entry point; returns the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
+    try:
+        fire.Fire(Commands, command=argv, name="edgeseg")
+    except EdgesegError as error:
+        message = str(error)
+        print(f"edgeseg: error: {message}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("edgeseg: interrupted; the folders of completed stages are kept", file=sys.stderr)
+        return 130
+    except fire.core.FireExit as exit_:
+        return exit_.code
+    return 0
+
+
+def main_exit() -> None:
+    """Console-script entry point (`edgeseg ...`)."""
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""A split of a dataset held in memory at the model's input size."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SegmentationSplit:
+    """Images [N, H, W, 3] RGB uint8 and labels [N, H, W] uint8 class ids (or ignore_index).
+
+    Example:
+        >>> split = SegmentationSplit("val", images, labels, ignore_index=255)
+        >>> len(split)
+        96
+    """
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    ignore_index: int
+
+    def __post_init__(self):
+        if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:
+            raise ValueError(f"images must be uint8 [N, H, W, 3]. Received: {self.images.dtype} {self.images.shape}")
+        if self.labels.shape != self.images.shape[:3]:
+            raise ValueError(
+                f"labels must be [N, H, W] matching images. Received: labels={self.labels.shape}, "
+                f"images={self.images.shape}"
+            )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def class_pixel_counts(self, num_classes: int) -> np.ndarray:
+        """Pixels per class id, ignore_index excluded."""
+        valid = self.labels[self.labels != self.ignore_index]
+        return np.bincount(valid.ravel(), minlength=num_classes)[:num_classes]

@@ -1,0 +1,71 @@
+"""`evaluate`: score any segmentation `.tflite` or Keras model file on a dataset.
+
+Example:
+    >>> scores = evaluate(Path("runs/quickstart/model.tflite"), "recipes/quickstart.yaml")
+    >>> scores["miou"], scores["per_class_iou"]
+"""
+
+from pathlib import Path
+
+from edgeseg.data import load_split
+from edgeseg.errors import DataError, ModelError
+from edgeseg.recipe import Recipe, load_recipe, parse_data
+from edgeseg.scoring import KerasSegmenter, score_split
+
+KERAS_SUFFIXES = (".keras", ".h5")
+
+
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int = 0) -> dict:
+    """Scores `model` (a `.tflite`, `.keras`, `.h5` or SavedModel path) on a split of `data`.
+
+    `data` is a recipe (its data section is used), a path to a recipe YAML, a dataset folder
+    in the `folder` layout (classes from its dataset.json), or "synthetic". Images are resized
+    to the model's input size; the class count must match the model's output.
+    """
+    model = Path(model)
+    segmenter, input_size, num_classes = _segmenter(model, threads)
+    data_config = _data_config(data, input_size, num_classes)
+    if len(data_config.classes) != num_classes:
+        raise DataError(
+            f"{model}: the model predicts {num_classes} classes but the data has {len(data_config.classes)} "
+            f"({', '.join(data_config.classes)})"
+        )
+    if split not in ("train", "val"):
+        raise DataError(f"split must be 'train' or 'val'. Received: split={split!r}")
+    scores = score_split(segmenter, load_split(data_config, split, seed), num_classes, desc=f"scoring {model.name}")
+    return {"model": str(model), "split": split, "classes": list(data_config.classes), **scores}
+
+
+def _segmenter(model: Path, threads: int):
+    if model.suffix == ".tflite":
+        from edgeseg.tflite import TFLiteSegmenter
+
+        if not model.is_file():
+            raise ModelError(f"{model}: model file not found")
+        segmenter = TFLiteSegmenter(model, threads=threads)
+        output_shape = segmenter.output["shape"]
+        num_classes = int(output_shape[-1]) if len(output_shape) == 4 else None
+        if num_classes is None:
+            raise ModelError(f"{model}: expected logits [1, H, W, C]. Received: output shape {list(output_shape)}")
+        return segmenter, segmenter.input_size, num_classes
+    if model.suffix in KERAS_SUFFIXES or model.is_dir():
+        from edgeseg.models.io import load_model
+
+        keras_model = load_model(model)
+        return KerasSegmenter(keras_model), tuple(keras_model.input_shape[1:3]), int(keras_model.output_shape[-1])
+    raise ModelError(f"{model}: expected a .tflite, .keras, .h5 file or a SavedModel folder")
+
+
+def _data_config(data, input_size, num_classes: int):
+    size = {"input_size": tuple(input_size)}
+    if isinstance(data, Recipe):
+        return data.data.model_copy(update=size)
+    if str(data) == "synthetic":
+        return parse_data({"format": "synthetic", "num_classes": num_classes, **size}, source="synthetic")
+    path = Path(data)
+    if path.suffix in (".yaml", ".yml"):
+        return load_recipe(path).data.model_copy(update=size)
+    if path.is_dir():
+        return parse_data({"format": "folder", "root": str(path), **size}, source=str(path))
+    raise DataError(f"{data}: expected a recipe .yaml, a dataset folder or 'synthetic'")
+

@@ -1,0 +1,46 @@
+"""Atomic file writes: a reader sees the old file or the whole new one, never half of one."""
+
+import contextlib
+import gzip
+import json
+import os
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
+
+    Example:
+        >>> with atomic_path(Path("model.keras")) as temporary:
+        ...     model.save(temporary)
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode())
+
+
+def write_json_atomic(path: Path, value) -> Path:
+    return write_text_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def file_sizes(path: Path) -> dict:
+    """Raw and gzip-compressed size in bytes: gzip shows what pruning and clustering buy in a download."""
+    data = Path(path).read_bytes()
+    return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0))}

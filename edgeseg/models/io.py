@@ -1,0 +1,80 @@
+"""Loading and saving models, with errors that say which file and what to do."""
+
+import json
+import zipfile
+from pathlib import Path
+
+from edgeseg._keras import keras
+from edgeseg.errors import ModelError
+from edgeseg.files import atomic_path
+
+
+def save_model(model: keras.Model, path: Path) -> Path:
+    """Saves `model` as a `.keras` file, atomically: the path holds the old file or the whole new one."""
+    with atomic_path(path) as temporary:
+        model.save(temporary)
+    return path
+
+
+def load_model(path: Path) -> keras.Model:
+    """Loads a `.keras`, `.h5` or SavedModel segmentation model with `safe_mode` on.
+
+    Example:
+        >>> teacher = load_model(Path("runs/quickstart/01-train/model.keras"))
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix == ".keras":
+        _refuse_keras3_file(path)
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True) if path.suffix == ".keras" else keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many unrelated types for a bad file
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"{path}: not a loadable Keras model ({first_line[:200]})") from None
+    check_segmentation_model(model, str(path))
+    return model
+
+
+def load_weights_into(model: keras.Model, path: Path) -> None:
+    """Loads a weights file into `model`; the architectures must match."""
+    try:
+        model.load_weights(path)
+    except Exception as error:  # same reason as above
+        raise ModelError(f"{path}: weights do not fit {model.name} ({str(error).splitlines()[0][:200]})") from None
+
+
+def check_segmentation_model(model: keras.Model, source: str, input_size=None, num_classes: int | None = None) -> None:
+    """Checks the model maps [N, H, W, 3] images to [N, H, W, C] logits, matching the recipe when given."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelError(
+            f"{source}: expected one image input and one logits output. "
+            f"Received: {len(model.inputs)} inputs, {len(model.outputs)} outputs"
+        )
+    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4 or in_shape[1:3] != out_shape[1:3]:
+        raise ModelError(
+            f"{source}: expected input [N, H, W, 3] and logits [N, H, W, C] at the same H, W. "
+            f"Received: input {list(in_shape)}, output {list(out_shape)}"
+        )
+    if input_size is not None and tuple(in_shape[1:3]) != tuple(input_size):
+        raise ModelError(f"{source}: model input is {list(in_shape[1:3])} but data.input_size is {list(input_size)}")
+    if num_classes is not None and out_shape[-1] != num_classes:
+        raise ModelError(f"{source}: model predicts {out_shape[-1]} classes but the data has {num_classes}")
+
+
+def _refuse_keras3_file(path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in archive.namelist() else {}
+    except (zipfile.BadZipFile, OSError, json.JSONDecodeError):
+        raise ModelError(f"{path}: not a .keras archive (corrupt or another format)") from None
+    version = str(metadata.get("keras_version", ""))
+    if version.startswith("3"):
+        raise ModelError(
+            f"{path}: saved by Keras {version}; edgeseg's pruning, clustering and QAT need tf_keras (Keras 2). "
+            "Rebuild the model with tf_keras and save it again, or export its weights and set teacher.weights"
+        )
+
+
+

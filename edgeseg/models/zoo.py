@@ -1,0 +1,45 @@
+"""Build a segmentation model by name: `arch` + `backbone` + `alpha` + `output_stride`.
+
+Example:
+    >>> model = build_model(ModelSpec(arch="lraspp", alpha=0.35), input_size=(64, 64), num_classes=4)
+    >>> model.input_shape, model.output_shape
+    ((None, 64, 64, 3), (None, 64, 64, 4))
+"""
+
+from edgeseg._keras import keras
+from edgeseg.models.backbones import mobilenet_v2_features
+from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
+
+BACKBONES = {"mobilenet_v2": mobilenet_v2_features}
+HEADS = {"deeplabv3plus": deeplabv3plus_head, "lraspp": lraspp_head}
+
+
+def build_model(spec, input_size, num_classes: int, seed: int = 0) -> keras.Model:
+    """A functional model: RGB 0..255 float input [1, H, W, 3], logits [1, H, W, num_classes] out.
+
+    Normalization to [-1, 1] is the model's first layer, so apps feed camera bytes unchanged.
+    `spec.weights`, when set, is loaded into the new model.
+    """
+    keras.utils.set_random_seed(seed)
+    height, width = input_size
+    image = keras.Input((height, width, 3), name="image")
+    normalized = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
+    features = BACKBONES[spec.backbone](normalized, spec.alpha, spec.output_stride)
+    logits = HEADS[spec.arch](features, num_classes, spec.output_stride, input_size)
+    model = keras.Model(image, logits, name=f"{spec.arch}_{spec.backbone}_a{spec.alpha:g}")
+    if spec.weights is not None:
+        from edgeseg.models.io import load_weights_into
+
+        load_weights_into(model, spec.weights)
+    return model
+
+
+def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.Model:
+    """The recipe's `teacher:` or `student:` as a model: loaded from `path`, or built from the zoo."""
+    if spec.path is None:
+        return build_model(spec, input_size, num_classes, seed)
+    from edgeseg.models.io import check_segmentation_model, load_model
+
+    model = load_model(spec.path)
+    check_segmentation_model(model, str(spec.path), input_size, num_classes)
+    return model

@@ -1,0 +1,490 @@
+"""The recipe: one YAML file that drives one run, validated completely before anything runs.
+
+Example:
+    >>> recipe = load_recipe("recipes/quickstart.yaml")
+    >>> [name for name, _ in recipe.stage_items()]
+    ['train', 'distill', 'prune', 'cluster', 'quantize', 'verify', 'export']
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from edgeseg.errors import RecipeError
+
+Arch = Literal["deeplabv3plus", "lraspp"]
+Backbone = Literal["mobilenet_v2"]
+MAX_OUTPUT_STRIDE = 16
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class AugmentConfig(_Section):
+    """Training-time augmentation; validation data is never augmented."""
+
+    hflip: bool = True
+    scale: tuple[float, float] = Field((0.75, 1.5), description="random zoom range [low, high]")
+    brightness: float = Field(0.1, ge=0, le=1, description="max brightness shift, fraction of 255")
+    contrast: float = Field(0.1, ge=0, lt=1, description="max contrast change, fraction")
+
+    @field_validator("scale")
+    @classmethod
+    def _ordered_scale(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < scale[0] <= scale[1]:
+            raise ValueError(f"expected 0 < low <= high. Received: scale={list(scale)}")
+        return scale
+
+
+class _DataCommon(_Section):
+    input_size: tuple[int, int] = Field((64, 64), description="model input [height, width]")
+    batch_size: int = Field(16, ge=1)
+    augment: AugmentConfig | None = AugmentConfig()
+
+    @field_validator("input_size")
+    @classmethod
+    def _divisible_size(cls, size: tuple[int, int]) -> tuple[int, int]:
+        if any(side < 32 or side % MAX_OUTPUT_STRIDE for side in size):
+            raise ValueError(
+                f"each side must be >= 32 and a multiple of {MAX_OUTPUT_STRIDE} (the models' "
+                f"output stride). Received: input_size={list(size)}"
+            )
+        return size
+
+
+class SyntheticData(_DataCommon):
+    """Procedural scenes, generated from the seed: no files needed."""
+
+    format: Literal["synthetic"]
+    num_classes: int = Field(4, ge=4, le=6)
+    num_train: int = Field(384, ge=8)
+    num_val: int = Field(96, ge=4)
+
+    @property
+    def classes(self) -> list[str]:
+        from edgeseg.data.synthetic import SYNTHETIC_CLASS_NAMES
+
+        return list(SYNTHETIC_CLASS_NAMES[: self.num_classes])
+
+    @property
+    def ignore_index(self) -> int:
+        return 255
+
+    palette: ClassVar[None] = None
+    label_map: ClassVar[None] = None
+
+
+class FolderData(_DataCommon):
+    """`<root>/<split>/images/*` paired by stem with `<root>/<split>/labels/*.png`."""
+
+    format: Literal["folder"]
+    root: Path
+    train: str = "train"
+    val: str = "val"
+    classes: list[str] | None = Field(None, description="class names; default: root/dataset.json")
+    ignore_index: int | None = Field(
+        None, ge=0, le=255, description="label value to ignore; default: dataset.json or 255"
+    )
+    label_map: dict[int, int] | None = Field(None, description="raw label value -> class id")
+    palette: list[tuple[int, int, int]] | None = Field(
+        None, description="RGB color of each class id, for color-coded label PNGs"
+    )
+
+    @field_validator("root")
+    @classmethod
+    def _resolve_root(cls, root: Path, info: ValidationInfo) -> Path:
+        base = Path((info.context or {}).get("base_dir", "."))
+        resolved = (base / root.expanduser()).resolve()
+        if not resolved.is_dir():
+            raise ValueError(f"dataset folder not found: {resolved}. Received: root={str(root)!r}")
+        return resolved
+
+    @model_validator(mode="after")
+    def _classes_and_ignore_index(self) -> FolderData:
+        manifest_path = self.root / "dataset.json"
+        manifest: dict[str, Any] = {}
+        if manifest_path.is_file() and (self.classes is None or self.ignore_index is None):
+            try:
+                manifest = json.loads(manifest_path.read_text())
+            except (OSError, json.JSONDecodeError) as error:
+                raise ValueError(f"cannot read {manifest_path}: {error}") from None
+        if self.classes is None:
+            if not isinstance(manifest.get("classes"), list):
+                raise ValueError(
+                    f"data.classes is not set and {manifest_path} has no 'classes' list; "
+                    "name the classes in the recipe"
+                )
+            self.classes = [str(name) for name in manifest["classes"]]
+        if self.ignore_index is None:
+            self.ignore_index = int(manifest.get("ignore_index", 255))
+        num_classes = len(self.classes)
+        if num_classes < 2:
+            raise ValueError(f"data.classes needs at least 2 classes. Received: classes={self.classes}")
+        if 0 <= self.ignore_index < num_classes:
+            raise ValueError(
+                f"data.ignore_index must not be a class id (0..{num_classes - 1}). "
+                f"Received: ignore_index={self.ignore_index}"
+            )
+        if self.palette is not None and len(self.palette) != num_classes:
+            raise ValueError(
+                f"data.palette needs one color per class ({num_classes}). "
+                f"Received: {len(self.palette)} colors"
+            )
+        if self.palette is not None and self.label_map is not None:
+            raise ValueError("data.palette and data.label_map are exclusive: set one of them")
+        for raw_value, class_id in (self.label_map or {}).items():
+            if not 0 <= raw_value <= 255:
+                raise ValueError(f"data.label_map keys are 8-bit label values 0..255. Received: {raw_value}")
+            if not (0 <= class_id < num_classes or class_id == self.ignore_index):
+                raise ValueError(
+                    f"data.label_map[{raw_value}] must be a class id 0..{num_classes - 1} or "
+                    f"ignore_index {self.ignore_index}. Received: {class_id}"
+                )
+        return self
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+DataConfig = Annotated[Union[SyntheticData, FolderData], Field(discriminator="format")]
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class ModelSpec(_Section):
+    """A zoo model by name, or a model file given by `path`."""
+
+    arch: Arch | None = None
+    backbone: Backbone = "mobilenet_v2"
+    alpha: float = Field(1.0, ge=0.35, le=1.4, description="MobileNet width multiplier")
+    output_stride: Literal[8, 16] = 16
+    weights: Path | None = Field(None, description="a weights file (.h5 / .weights.h5) to start from")
+    path: Path | None = Field(None, description="a saved model (.keras, .h5, SavedModel) to use as is")
+
+    @field_validator("weights", "path")
+    @classmethod
+    def _resolve_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        base = Path((info.context or {}).get("base_dir", "."))
+        resolved = (base / value.expanduser()).resolve()
+        if not resolved.exists():
+            raise ValueError(f"file not found: {resolved}. Received: {info.field_name}={str(value)!r}")
+        return resolved
+
+    @model_validator(mode="after")
+    def _arch_or_path(self) -> ModelSpec:
+        if (self.arch is None) == (self.path is None):
+            raise ValueError(
+                "set exactly one of 'arch' (build from the zoo) or 'path' (load a model file). "
+                f"Received: arch={self.arch!r}, path={self.path}"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+class FitConfig(_Section):
+    """Options shared by every stage that trains."""
+
+    epochs: int = Field(10, ge=1)
+    lr: float = Field(2e-3, gt=0, description="peak learning rate")
+    optimizer: Literal["adam", "sgd"] = "adam"
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _warmup_shorter_than_training(self) -> FitConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs must be less than epochs ({self.epochs}). "
+                f"Received: warmup_epochs={self.warmup_epochs}"
+            )
+        return self
+
+
+class TrainConfig(FitConfig):
+    pass
+
+
+class DistillConfig(FitConfig):
+    temperature: float = Field(2.0, gt=0)
+    kd_weight: float = Field(0.5, ge=0, le=1, description="weight of the KD term; 1 - kd_weight goes to CE")
+
+
+class PruneConfig(FitConfig):
+    epochs: int = Field(2, ge=1)
+    lr: float = Field(5e-4, gt=0)
+    target_sparsity: float = Field(0.5, gt=0, lt=1)
+
+
+class ClusterConfig(FitConfig):
+    epochs: int = Field(1, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    clusters: int = Field(16, ge=2, le=256)
+    preserve_sparsity: bool = True
+
+
+class QuantizeConfig(_Section):
+    mode: Literal["int8"] = "int8"
+    calibration_images: int = Field(100, ge=1)
+
+
+class VerifyConfig(_Section):
+    min_miou: float | None = Field(None, ge=0, le=1, description="gate: int8 mIoU at least this")
+    max_miou_drop: float | None = Field(
+        None, ge=0, le=1, description="gate: float mIoU minus int8 mIoU at most this"
+    )
+    threads: int = Field(2, ge=1)
+
+
+class ExportConfig(_Section):
+    output: Literal["logits"] = "logits"
+
+
+STAGE_CONFIGS: dict[str, type[_Section]] = {
+    "train": TrainConfig,
+    "distill": DistillConfig,
+    "prune": PruneConfig,
+    "cluster": ClusterConfig,
+    "quantize": QuantizeConfig,
+    "verify": VerifyConfig,
+    "export": ExportConfig,
+}
+MODEL_CHANGING_STAGES = ("train", "distill", "prune", "cluster")
+TFLITE_READING_STAGES = ("verify", "export")
+
+
+def _stage_entry(name: str, config_class: type[_Section]) -> type[BaseModel]:
+    def empty_means_defaults(cls, value):
+        return {} if value is None else value
+
+    return create_model(
+        f"{name.capitalize()}Stage",
+        __config__=ConfigDict(extra="forbid"),
+        __validators__={"_defaults": field_validator(name, mode="before")(empty_means_defaults)},
+        **{name: (config_class, ...)},
+    )
+
+
+def _stage_tag(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        (name,) = value
+        return name if name in STAGE_CONFIGS else None
+    if isinstance(value, BaseModel):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+StageEntry = Annotated[
+    Union[tuple(Annotated[_stage_entry(n, c), Tag(n)] for n, c in STAGE_CONFIGS.items())],
+    Discriminator(_stage_tag, custom_error_type="unknown_stage", custom_error_message="unknown stage"),
+]
+
+
+# ----------------------------------------------------------------------------- recipe
+
+
+class Recipe(_Section):
+    """A validated recipe. Build one with `load_recipe(path)`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name: runs/<name>/")
+    seed: int = 0
+    data: DataConfig
+    teacher: ModelSpec
+    student: ModelSpec | None = None
+    stages: list[StageEntry] = Field(min_length=1)
+
+    def stage_items(self) -> list[tuple[str, _Section]]:
+        """The stages in recipe order as (name, config) pairs."""
+        return [(_stage_tag(entry), getattr(entry, _stage_tag(entry))) for entry in self.stages]
+
+    @property
+    def hash(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @model_validator(mode="after")
+    def _stage_order(self) -> Recipe:
+        names = [name for name, _ in self.stage_items()]
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                raise ValueError(f"stages[{index}]: '{name}' appears twice; each stage runs once")
+        if "quantize" in names:
+            quantize_at = names.index("quantize")
+            for index, name in enumerate(names[quantize_at + 1 :], start=quantize_at + 1):
+                if name in MODEL_CHANGING_STAGES:
+                    raise ValueError(
+                        f"stages[{index}]: '{name}' changes the model, so it must come before "
+                        f"'quantize' (stages[{quantize_at}])"
+                    )
+        for index, name in enumerate(names):
+            if name in TFLITE_READING_STAGES and "quantize" not in names[:index]:
+                raise ValueError(f"stages[{index}]: '{name}' reads the .tflite, so a 'quantize' stage must come first")
+        if "distill" in names and self.student is None:
+            raise ValueError("stages has 'distill' but no 'student' is defined: add a student section")
+        if "distill" not in names and self.student is not None:
+            raise ValueError("a 'student' is defined but no 'distill' stage uses it: add one or remove the student")
+        trains_teacher = "train" in names[: names.index("distill")] if "distill" in names else "train" in names
+        if self.teacher.path is None and self.teacher.weights is None and not trains_teacher:
+            raise ValueError(
+                "the teacher has no weights: add a 'train' stage before the others, "
+                "or set teacher.path / teacher.weights"
+            )
+        return self
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Reads and validates a recipe; every problem is a `RecipeError` naming the YAML key.
+
+    Example:
+        >>> recipe = load_recipe("recipes/quickstart.yaml")
+        >>> recipe.data.format
+        'synthetic'
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise RecipeError(f"{path}: cannot read recipe: {error.strerror or error}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise RecipeError(f"{path}{where}: not valid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: expected a mapping of recipe sections. Received: {_short(raw)}")
+    return parse_recipe(raw, base_dir=path.parent, source=str(path))
+
+
+def parse_recipe(raw: dict, base_dir: str | Path = ".", source: str = "<recipe>") -> Recipe:
+    """Validates an already-parsed recipe mapping; relative paths resolve against `base_dir`."""
+    return _validated(lambda: Recipe.model_validate(raw, context={"base_dir": Path(base_dir)}), (), source)
+
+
+def parse_data(raw: dict, base_dir: str | Path = ".", source: str = "<data>") -> SyntheticData | FolderData:
+    """Validates a `data:` section on its own, e.g. for `edgeseg eval`."""
+    adapter = TypeAdapter(DataConfig)
+    return _validated(lambda: adapter.validate_python(raw, context={"base_dir": Path(base_dir)}), ("data",), source)
+
+
+def _validated(validate, loc_prefix: tuple, source: str):
+    try:
+        return validate()
+    except ValidationError as error:
+        problems = [_describe_problem({**p, "loc": loc_prefix + tuple(p["loc"])}) for p in error.errors()]
+        raise RecipeError("\n".join(f"{source}: {line}" for line in problems)) from None
+    except (TypeError, ValueError, RecursionError) as error:  # e.g. unhashable YAML keys
+        raise RecipeError(f"{source}: malformed recipe: {error}") from None
+
+
+def recipe_json_schema() -> dict:
+    """The JSON Schema of a recipe, for editors' completion and validation."""
+    return Recipe.model_json_schema()
+
+
+def _describe_problem(problem: dict) -> str:
+    key_path, _ = _walk_location(problem["loc"])
+    kind, received = problem["type"], problem.get("input")
+    message = problem["msg"].removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        key = str(problem["loc"][-1])
+        parent_path, allowed_keys = _walk_location(problem["loc"][:-1])
+        return f"{key_path}: unknown key '{key}' in {parent_path}{_did_you_mean(key, allowed_keys)}"
+    if kind == "missing":
+        return f"{key_path}: required key is missing"
+    if kind == "unknown_stage":
+        given = list(received) if isinstance(received, dict) else received
+        if isinstance(received, dict) and len(received) == 1:
+            (name,) = received
+            hint = _did_you_mean(str(name), list(STAGE_CONFIGS))
+            return f"{key_path}: unknown stage '{name}'{hint}; stages are: {', '.join(STAGE_CONFIGS)}"
+        return f"{key_path}: expected one `stage_name: {{options}}` mapping. Received: {_short(given)}"
+    if kind == "literal_error" and isinstance(received, str):
+        expected = re.findall(r"'([^']*)'", str(problem.get("ctx", {}).get("expected", "")))
+        return f"{key_path}: {message}{_did_you_mean(received, expected)}. Received: {_short(received)}"
+    if "Received:" in message:
+        return f"{key_path}: {message}"
+    return f"{key_path}: {message}. Received: {_short(received)}"
+
+
+def _walk_location(loc: tuple) -> tuple[str, list[str]]:
+    """Turns a pydantic error location into a YAML key path, and lists the keys allowed there."""
+    candidates: list[Any] = [Recipe]
+    shown = ""
+    for part in loc:
+        models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+        if isinstance(part, int):
+            shown += f"[{part}]"
+            candidates = [inner for c in candidates for inner in _unwrap(c, through_lists=True)]
+            continue
+        if len(models) > 1:  # a union member's tag, not a key the user wrote
+            candidates = [m for m in models if _union_tag(m) == part] or models
+            continue
+        shown += f".{part}" if shown else str(part)
+        field = models[0].model_fields.get(part) if models else None
+        candidates = _unwrap(field.annotation) if field else []
+    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
+    return shown or "recipe", [key for model in models for key in model.model_fields]
+
+
+def _unwrap(annotation: Any, through_lists: bool = False) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0], through_lists)
+    if origin in (Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _unwrap(arg, through_lists)]
+    if through_lists and origin is list:
+        return _unwrap(typing.get_args(annotation)[0])
+    return [annotation]
+
+
+def _union_tag(model: type[BaseModel]) -> str | None:
+    format_field = model.model_fields.get("format")
+    if format_field is not None:
+        return typing.get_args(format_field.annotation)[0]
+    return next(iter(model.model_fields)) if len(model.model_fields) == 1 else None
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

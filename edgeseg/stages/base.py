@@ -1,0 +1,54 @@
+"""What every stage receives and returns: `apply(state, cfg, ctx) -> StageOutcome`."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeseg.data.split import SegmentationSplit
+from edgeseg.files import file_sizes
+from edgeseg.models.io import save_model
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """The current model, the teacher once `distill` has replaced it, and the `.tflite` after `quantize`."""
+
+    model: object
+    teacher: object | None = None
+    tflite: bytes | None = None
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """Data and settings shared by all stages of one run."""
+
+    train: SegmentationSplit
+    val: SegmentationSplit
+    class_names: list[str]
+    batch_size: int
+    augment: object
+    seed: int
+    run_dir: Path
+    recipe: object
+    stage_dir: Path = Path(".")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def ignore_index(self) -> int:
+        return self.train.ignore_index
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """The state after the stage, and its record for the report (metrics, sizes, artifact)."""
+
+    state: PipelineState
+    record: dict = field(default_factory=dict)
+
+
+def save_stage_model(model, ctx: StageContext) -> dict:
+    """Saves a stage's Keras model as `<stage_dir>/model.keras`; returns the record's artifact fields."""
+    path = save_model(model, ctx.stage_dir / "model.keras")
+    return {"artifact": str(path.relative_to(ctx.run_dir)), "params": int(model.count_params()), **file_sizes(path)}

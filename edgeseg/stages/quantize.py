@@ -1,0 +1,64 @@
+"""`quantize`: full-integer post-training quantization to a `.tflite` that takes camera bytes.
+
+The input is uint8 with scale 1 and zero point 0, so an app passes RGB pixels unchanged. The
+calibrator only sees the range the representative images cover, so one calibration image carries
+a 0 and a 255 pixel: the input's range is the camera's, not the calibration set's.
+"""
+
+import numpy as np
+
+from edgeseg._keras import native_stderr_silenced, tf
+from edgeseg.errors import StageError
+from edgeseg.files import file_sizes, write_bytes_atomic
+from edgeseg.progress import progress
+from edgeseg.stages.base import PipelineState, StageOutcome
+from edgeseg.tflite import TFLiteSegmenter
+
+EXACT_PIXEL_INPUT = (1.0, 0)
+
+
+def calibration_images(images: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """`count` images drawn without replacement (cycling if too few), the first pinned to span 0..255."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    chosen = images[np.resize(order, count)].copy()
+    chosen[0, 0, 0], chosen[0, 0, 1] = 0, 255
+    return chosen
+
+
+def convert_int8(model, images: np.ndarray) -> bytes:
+    """Converts a float Keras model to a full-int8 `.tflite`: uint8 input, int8 logits, int8 kernels."""
+
+    def representative_dataset():
+        for image in progress(images, desc="calibrating", unit="img"):
+            yield [image[None].astype(np.float32)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative_dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.int8
+    with native_stderr_silenced():
+        return converter.convert()
+
+
+def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
+    """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
+    tflite = convert_int8(state.model, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))
+    path = write_bytes_atomic(ctx.stage_dir / "model.tflite", tflite)
+    segmenter = TFLiteSegmenter(tflite, source=str(path))
+    if segmenter.input_quantization != EXACT_PIXEL_INPUT:
+        raise StageError(
+            f"quantize: input quantization is (scale, zero_point)={segmenter.input_quantization}; "
+            f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
+        )
+    record = {
+        "mode": cfg.mode,
+        "artifact": str(path.relative_to(ctx.run_dir)),
+        "calibration_images": cfg.calibration_images,
+        "input_quantization": list(segmenter.input_quantization),
+        "float_ops": segmenter.float_ops(),
+        "ops": sorted({op["op"] for op in segmenter.op_summary()}),
+        **file_sizes(path),
+    }
+    return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite), record)
