@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 import sys
 
 import fire
@@ -59,14 +60,17 @@ def main(argv=None) -> int:
     try:
         fire.Fire(Commands, command=argv, name="edgeseg")
     except EdgesegError as error:
-        message = str(error)
-        print(f"edgeseg: error: {message}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"edgeseg: error: {line}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("edgeseg: interrupted; the folders of completed stages are kept", file=sys.stderr)
         return 130
     except fire.core.FireExit as exit_:
         return exit_.code
+    except BrokenPipeError:  # e.g. `edgeseg schema | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     return 0
 
 

@@ -16,7 +16,13 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
         raise ValueError(f"labels and predictions differ in shape. Received: {labels.shape} vs {predictions.shape}")
     valid = labels != ignore_index
     truth = labels[valid].astype(np.int64)
-    predicted = np.clip(predictions[valid].astype(np.int64), 0, num_classes - 1)
+    predicted = predictions[valid].astype(np.int64)
+    for name, values in (("labels", truth), ("predictions", predicted)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(
+                f"{name} hold class ids outside 0..{num_classes - 1} (ignore_index {ignore_index}). "
+                f"Received: {sorted(set(np.unique(values).tolist()) - set(range(num_classes)))[:8]}"
+            )
     flat = np.bincount(truth * num_classes + predicted, minlength=num_classes * num_classes)
     return flat.reshape(num_classes, num_classes)
 

@@ -9,6 +9,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import reprlib
 import hashlib
 import json
 import re
@@ -37,10 +38,21 @@ from edgeseg.errors import RecipeError
 Arch = Literal["deeplabv3plus", "lraspp"]
 Backbone = Literal["mobilenet_v2"]
 MAX_OUTPUT_STRIDE = 16
+_REPR = reprlib.Repr()  # bounded depth and length: recipes can hold arbitrarily nested junk
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _resolve_path(path: Path, info: ValidationInfo) -> Path:
+    """Resolves `path` against the recipe's folder (the validation context's base_dir)."""
+    try:
+        expanded = path.expanduser()
+    except RuntimeError:
+        raise ValueError(f"cannot expand '~' in the path. Received: {info.field_name}={str(path)!r}") from None
+    return (Path((info.context or {}).get("base_dir", ".")) / expanded).resolve()
 
 
 # ----------------------------------------------------------------------------- data
@@ -119,8 +131,7 @@ class FolderData(_DataCommon):
     @field_validator("root")
     @classmethod
     def _resolve_root(cls, root: Path, info: ValidationInfo) -> Path:
-        base = Path((info.context or {}).get("base_dir", "."))
-        resolved = (base / root.expanduser()).resolve()
+        resolved = _resolve_path(root, info)
         if not resolved.is_dir():
             raise ValueError(f"dataset folder not found: {resolved}. Received: root={str(root)!r}")
         return resolved
@@ -132,8 +143,10 @@ class FolderData(_DataCommon):
         if manifest_path.is_file() and (self.classes is None or self.ignore_index is None):
             try:
                 manifest = json.loads(manifest_path.read_text())
-            except (OSError, json.JSONDecodeError) as error:
+            except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read {manifest_path}: {error}") from None
+            if not isinstance(manifest, dict):
+                raise ValueError(f"{manifest_path}: expected a JSON object. Received: {_short(manifest)}")
         if self.classes is None:
             if not isinstance(manifest.get("classes"), list):
                 raise ValueError(
@@ -142,7 +155,11 @@ class FolderData(_DataCommon):
                 )
             self.classes = [str(name) for name in manifest["classes"]]
         if self.ignore_index is None:
-            self.ignore_index = int(manifest.get("ignore_index", 255))
+            self.ignore_index = manifest.get("ignore_index", 255)
+            if type(self.ignore_index) is not int or not 0 <= self.ignore_index <= 255:
+                raise ValueError(
+                    f"{manifest_path}: ignore_index must be an integer 0..255. Received: {_short(self.ignore_index)}"
+                )
         num_classes = len(self.classes)
         if num_classes < 2:
             raise ValueError(f"data.classes needs at least 2 classes. Received: classes={self.classes}")
@@ -194,8 +211,7 @@ class ModelSpec(_Section):
     def _resolve_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        base = Path((info.context or {}).get("base_dir", "."))
-        resolved = (base / value.expanduser()).resolve()
+        resolved = _resolve_path(value, info)
         if not resolved.exists():
             raise ValueError(f"file not found: {resolved}. Received: {info.field_name}={str(value)!r}")
         return resolved
@@ -381,6 +397,8 @@ def load_recipe(path: str | Path) -> Recipe:
         raise RecipeError(f"{path}: cannot read recipe: {error.strerror or error}") from None
     try:
         raw = yaml.safe_load(text)
+    except RecursionError:
+        raise RecipeError(f"{path}: YAML nested too deeply") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -407,6 +425,8 @@ def _validated(validate, loc_prefix: tuple, source: str):
         return validate()
     except ValidationError as error:
         problems = [_describe_problem({**p, "loc": loc_prefix + tuple(p["loc"])}) for p in error.errors()]
+        # Whole-recipe checks already name their stages[i] in the message.
+        problems = [line.removeprefix("recipe: ") for line in problems]
         raise RecipeError("\n".join(f"{source}: {line}" for line in problems)) from None
     except (TypeError, ValueError, RecursionError) as error:  # e.g. unhashable YAML keys
         raise RecipeError(f"{source}: malformed recipe: {error}") from None
@@ -424,7 +444,7 @@ def _describe_problem(problem: dict) -> str:
     if kind == "extra_forbidden":
         key = str(problem["loc"][-1])
         parent_path, allowed_keys = _walk_location(problem["loc"][:-1])
-        return f"{key_path}: unknown key '{key}' in {parent_path}{_did_you_mean(key, allowed_keys)}"
+        return f"{key_path}: unknown key {key!r} in {parent_path}{_did_you_mean(key, allowed_keys)}"
     if kind == "missing":
         return f"{key_path}: required key is missing"
     if kind == "unknown_stage":
@@ -432,12 +452,12 @@ def _describe_problem(problem: dict) -> str:
         if isinstance(received, dict) and len(received) == 1:
             (name,) = received
             hint = _did_you_mean(str(name), list(STAGE_CONFIGS))
-            return f"{key_path}: unknown stage '{name}'{hint}; stages are: {', '.join(STAGE_CONFIGS)}"
+            return f"{key_path}: unknown stage {str(name)!r}{hint}; stages are: {', '.join(STAGE_CONFIGS)}"
         return f"{key_path}: expected one `stage_name: {{options}}` mapping. Received: {_short(given)}"
     if kind == "literal_error" and isinstance(received, str):
         expected = re.findall(r"'([^']*)'", str(problem.get("ctx", {}).get("expected", "")))
         return f"{key_path}: {message}{_did_you_mean(received, expected)}. Received: {_short(received)}"
-    if "Received:" in message:
+    if "Received:" in message or isinstance(received, dict):
         return f"{key_path}: {message}"
     return f"{key_path}: {message}. Received: {_short(received)}"
 
@@ -455,7 +475,8 @@ def _walk_location(loc: tuple) -> tuple[str, list[str]]:
         if len(models) > 1:  # a union member's tag, not a key the user wrote
             candidates = [m for m in models if _union_tag(m) == part] or models
             continue
-        shown += f".{part}" if shown else str(part)
+        key = part if str(part).isidentifier() else repr(part)
+        shown += f".{key}" if shown else key
         field = models[0].model_fields.get(part) if models else None
         candidates = _unwrap(field.annotation) if field else []
     models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
@@ -486,5 +507,5 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

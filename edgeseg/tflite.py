@@ -25,9 +25,9 @@ class TFLiteSegmenter:
         self.source = source or (str(model) if isinstance(model, Path) else "<tflite bytes>")
         self.content = Path(model).read_bytes() if isinstance(model, Path) else model
         try:
-            with native_stderr_silenced():
+            with native_stderr_silenced():  # the XNNPACK notice is printed when tensors are allocated
                 self.interpreter = Interpreter(model_content=self.content, num_threads=threads)
-            self.interpreter.allocate_tensors()
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"{self.source}: not a loadable .tflite model ({str(error).splitlines()[0][:200]})") from None
         self.input = self.interpreter.get_input_details()[0]

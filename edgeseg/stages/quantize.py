@@ -5,6 +5,8 @@ calibrator only sees the range the representative images cover, so one calibrati
 a 0 and a 255 pixel: the input's range is the camera's, not the calibration set's.
 """
 
+import warnings
+
 import numpy as np
 
 from edgeseg._keras import native_stderr_silenced, tf
@@ -38,7 +40,9 @@ def convert_int8(model, images: np.ndarray) -> bytes:
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
-    with native_stderr_silenced():
+    with native_stderr_silenced(), warnings.catch_warnings():
+        # The converter warns that uint8 input statistics are missing; calibration provides them.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         return converter.convert()
 
 

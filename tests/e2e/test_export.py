@@ -1,0 +1,99 @@
+"""The user's path end to end: `python -m edgeseg export` on a tiny recipe, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import edgeseg
+from edgeseg.tflite import TFLiteSegmenter
+from tests.helpers import REPO, tiny_recipe_dict, write_yaml
+
+STAGE_FOLDERS = ["01-train", "02-distill", "03-prune", "04-cluster", "05-quantize", "06-verify", "07-export"]
+NATIVE_NOISE = ("cuda", "oneDNN", "XNNPACK", "absl::", "WARNING", "Traceback")
+
+
+def run_cli(*args, cwd):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "edgeseg", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """One full tiny run through the real CLI, shared by the checks below."""
+    workdir = tmp_path_factory.mktemp("e2e")
+    recipe = write_yaml(workdir / "tiny.yaml", tiny_recipe_dict())
+    completed = run_cli("export", str(recipe), cwd=workdir)
+    return workdir / "runs" / "tiny", recipe, completed
+
+
+def test_export_succeeds_quietly_and_says_where_the_model_is(exported):
+    run_dir, _, completed = exported
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    last_lines = completed.stdout.strip().splitlines()
+    assert last_lines[0].startswith(f"model: runs/tiny/model.tflite (int8")
+    assert "int8 .tflite" in last_lines[1] and "vs float" in last_lines[1]
+    for noise in NATIVE_NOISE:
+        assert noise not in completed.stderr, f"{noise!r} leaked into the output:\n{completed.stderr[-2000:]}"
+    assert all(line.startswith("edgeseg: ") for line in completed.stderr.splitlines() if line.strip())
+
+
+def test_run_folder_holds_every_artifact(exported):
+    run_dir, _, _ = exported
+    for name in ["model.tflite", "labels.txt", "edgeseg.json", "report.json", "report.md", "recipe.yaml"]:
+        assert (run_dir / name).is_file(), name
+    for folder in STAGE_FOLDERS:
+        assert (run_dir / folder / "record.json").is_file(), folder
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "completed"
+    assert report["completed_stages"] == [f.split("-", 1)[1] for f in STAGE_FOLDERS]
+    assert edgeseg.load_recipe(run_dir / "recipe.yaml").hash == report["recipe_hash"]
+
+
+def test_exported_model_is_full_int8_and_runs(exported):
+    run_dir, _, _ = exported
+    segmenter = TFLiteSegmenter(run_dir / "model.tflite")
+    assert segmenter.input["dtype"] == np.uint8 and segmenter.input_quantization == (1.0, 0)
+    assert segmenter.output["dtype"] == np.int8
+    assert segmenter.float_ops() == []
+    labels = segmenter.predict_labels(np.zeros((2, 32, 32, 3), np.uint8))
+    assert labels.shape == (2, 32, 32) and labels.max() < 4
+
+
+def test_reported_int8_miou_is_what_rescoring_the_file_gives(exported):
+    run_dir, recipe, _ = exported
+    verify = json.loads((run_dir / "06-verify" / "record.json").read_text())
+    rescored = edgeseg.evaluate(run_dir / "model.tflite", recipe)
+    assert rescored["miou"] == pytest.approx(verify["int8"]["miou"], abs=1e-12)
+    assert rescored["confusion_matrix"] == verify["int8"]["confusion_matrix"]
+    float_rescored = edgeseg.evaluate(run_dir / "04-cluster" / "model.keras", recipe)
+    assert float_rescored["miou"] == pytest.approx(verify["float"]["miou"], abs=1e-6)
+
+
+def test_eval_command_prints_the_same_miou(exported):
+    run_dir, recipe, _ = exported
+    verify = json.loads((run_dir / "06-verify" / "record.json").read_text())
+    completed = run_cli("eval", str(run_dir / "model.tflite"), "--data", str(recipe), cwd=run_dir)
+    assert completed.returncode == 0, completed.stderr
+    assert f"mIoU {verify['int8']['miou']:.4f}" in completed.stdout
+
+
+def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_path):
+    recipe = tiny_recipe_dict(
+        student=None,
+        stages=[{"train": {"epochs": 1}}, {"quantize": {"calibration_images": 4}}, {"verify": {"min_miou": 0.99}}, {"export": {}}],
+    )
+    del recipe["student"]
+    completed = run_cli("export", str(write_yaml(tmp_path / "gate.yaml", recipe)), cwd=tmp_path)
+    assert completed.returncode == 3, completed.stderr[-2000:]
+    error_lines = [line for line in completed.stderr.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(error_lines) == 1 and "verify.min_miou" in error_lines[0]
+    run_dir = tmp_path / "runs" / "tiny"
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "gate_failed" and report["completed_stages"] == ["train", "quantize", "verify"]
+    assert (run_dir / "01-train" / "model.keras").is_file() and (run_dir / "02-quantize" / "model.tflite").is_file()
+    assert not (run_dir / "model.tflite").exists(), "a model that failed its gate must not be exported"
+    assert "verify.min_miou" in (run_dir / "report.md").read_text()

@@ -1,0 +1,101 @@
+"""Every stage meets one contract (`run_stage_test`), then each stage's own promise is checked."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeseg.recipe import STAGE_CONFIGS
+from edgeseg.stages import STAGES
+from edgeseg.stages.base import PipelineState, StageOutcome
+from edgeseg.stages.compressible import compressible_kernels
+from edgeseg.tflite import TFLiteSegmenter
+from tests.helpers import weights_equal
+
+
+def run_stage_test(name: str, state: PipelineState, ctx, **options) -> StageOutcome:
+    """Runs stage `name` and checks the contract every stage keeps.
+
+    The input model is not changed, a new state comes back, the record is JSON, and any artifact
+    named in the record exists inside the stage folder.
+    """
+    before = state.model.get_weights()
+    outcome = STAGES[name](state, STAGE_CONFIGS[name](**options), ctx)
+    assert isinstance(outcome, StageOutcome)
+    assert weights_equal(before, state.model.get_weights()), f"{name} changed its input model"
+    json.dumps(outcome.record)
+    if "artifact" in outcome.record:
+        assert (ctx.run_dir / outcome.record["artifact"]).is_file()
+        assert (ctx.run_dir / outcome.record["artifact"]).parent == ctx.stage_dir
+    return outcome
+
+
+def no_tfmot_wrappers(model) -> bool:
+    return not any(type(layer).__module__.startswith("tensorflow_model_optimization") for layer in model.layers)
+
+
+def test_train_returns_a_new_trained_model(tiny_model, tiny_context):
+    outcome = run_stage_test("train", PipelineState(tiny_model), tiny_context, epochs=1, lr=0.003)
+    assert outcome.state.model is not tiny_model
+    assert not weights_equal(tiny_model.get_weights(), outcome.state.model.get_weights())
+    assert 0 <= outcome.record["val_miou"] <= 1 and len(outcome.record["epochs"]) == 1
+
+
+def test_distill_makes_the_student_current_and_keeps_the_teacher(tiny_model, tiny_context):
+    outcome = run_stage_test("distill", PipelineState(tiny_model), tiny_context, epochs=1)
+    assert outcome.state.teacher is tiny_model
+    assert outcome.state.model.name.startswith("lraspp")
+    assert outcome.state.model is not tiny_model
+
+
+def test_prune_reaches_its_target_and_strips_wrappers(tiny_model, tiny_context):
+    outcome = run_stage_test("prune", PipelineState(tiny_model), tiny_context, target_sparsity=0.6, epochs=1)
+    model = outcome.state.model
+    assert no_tfmot_wrappers(model)
+    kernels = compressible_kernels(model, tiny_context.num_classes)
+    assert kernels, "no layer was selected for pruning"
+    zeros = sum(np.count_nonzero(k == 0) for k in kernels.values()) / sum(k.size for k in kernels.values())
+    assert zeros >= 0.59
+    assert outcome.record["sparsity"] == pytest.approx(zeros)
+
+
+def test_cluster_limits_unique_values_and_strips_wrappers(tiny_model, tiny_context):
+    outcome = run_stage_test("cluster", PipelineState(tiny_model), tiny_context, clusters=6, epochs=1)
+    model = outcome.state.model
+    assert no_tfmot_wrappers(model)
+    for name, kernel in compressible_kernels(model, tiny_context.num_classes).items():
+        assert np.unique(kernel).size <= 6, name
+    assert outcome.record["max_unique_values"] <= 6
+
+
+def test_quantize_gives_full_int8_taking_raw_pixels(tiny_model, tiny_context):
+    outcome = run_stage_test("quantize", PipelineState(tiny_model), tiny_context, calibration_images=8)
+    segmenter = TFLiteSegmenter(outcome.state.tflite)
+    assert segmenter.input_quantization == (1.0, 0)
+    assert segmenter.input["dtype"] == np.uint8 and segmenter.output["dtype"] == np.int8
+    assert segmenter.float_ops() == []
+    assert outcome.state.model is tiny_model  # the float model stays current for verify
+
+
+def test_verify_scores_both_models_and_reports_failed_gates(tiny_model, tiny_context):
+    quantized = run_stage_test("quantize", PipelineState(tiny_model), tiny_context, calibration_images=8).state
+    outcome = run_stage_test("verify", quantized, tiny_context, min_miou=0.99, max_miou_drop=0.5)
+    record = outcome.record
+    assert record["float"]["images"] == record["int8"]["images"] == len(tiny_context.val)
+    assert record["miou_drop"] == pytest.approx(record["float"]["miou"] - record["int8"]["miou"])
+    assert len(record["failed_gates"]) == 1 and record["failed_gates"][0].startswith("verify.min_miou")
+
+
+def test_export_writes_the_app_contract(tiny_model, tiny_context):
+    quantized = run_stage_test("quantize", PipelineState(tiny_model), tiny_context, calibration_images=8).state
+    run_stage_test("export", quantized, tiny_context)
+    description = json.loads((tiny_context.run_dir / "edgeseg.json").read_text())
+    assert (description["input"]["height"], description["input"]["width"]) == (32, 32)
+    assert description["input"]["dtype"] == "uint8"
+    assert description["input"]["quantization"] == {"scale": 1.0, "zero_point": 0}
+    assert description["output"]["dtype"] == "int8" and description["output"]["shape"] == [1, 32, 32, 4]
+    assert [c["name"] for c in description["classes"]] == tiny_context.class_names
+    assert len({tuple(c["color"]) for c in description["classes"]}) == 4
+    labels = (tiny_context.run_dir / "labels.txt").read_text().splitlines()
+    assert labels == tiny_context.class_names
+    assert (tiny_context.run_dir / "model.tflite").read_bytes() == quantized.tflite
