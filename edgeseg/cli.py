@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
     logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
     try:
-        fire.Fire(Commands, command=argv, name="edgeseg")
+        fire.Fire(Commands(), command=argv, name="edgeseg")
     except EdgesegError as error:
         for line in str(error).splitlines():
             print(f"edgeseg: error: {line}", file=sys.stderr)

@@ -50,7 +50,7 @@ class RunResult:
             lines.append(
                 f"val mIoU on {verify['int8']['images']} images: int8 .tflite {verify['int8']['miou']:.4f} "
                 f"vs float {verify['float']['miou']:.4f} (drop {verify['miou_drop']:+.4f}), "
-                f"interpreter {verify['latency']['median_ms']:.1f} ms/image"
+                f"interpreter {verify['latency']['median_ms']:.2f} ms/image"
             )
         lines.append(f"report: {self.run_dir / 'report.md'}")
         return lines

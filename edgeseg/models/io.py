@@ -12,7 +12,7 @@ from edgeseg.files import atomic_path
 def save_model(model: keras.Model, path: Path) -> Path:
     """Saves `model` as a `.keras` file, atomically: the path holds the old file or the whole new one."""
     with atomic_path(path) as temporary:
-        model.save(temporary)
+        model.save(temporary, include_optimizer=False)
     return path
 
 
