@@ -7,12 +7,17 @@ from pathlib import Path
 from edgeseg._keras import keras
 from edgeseg.errors import ModelError
 from edgeseg.files import atomic_path
+from edgeseg.models.copying import copy_model
 
 
 def save_model(model: keras.Model, path: Path) -> Path:
-    """Saves `model` as a `.keras` file, atomically: the path holds the old file or the whole new one."""
+    """Saves `model`'s architecture and weights as a `.keras` file, atomically.
+
+    Optimizer state is left out (a fresh uncompiled copy is saved), so the file's size is what the
+    model itself weighs.
+    """
     with atomic_path(path) as temporary:
-        model.save(temporary, include_optimizer=False)
+        copy_model(model).save(temporary)
     return path
 
 
