@@ -31,7 +31,7 @@ def run(recipe, runs_dir="runs"):
     return run_pipeline(recipe, runs_dir)
 
 
-def evaluate(model, data, split: str = "val", threads: int = 2, seed: int = 0) -> dict:
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None) -> dict:
     """Scores a `.tflite` or Keras model file on a dataset; see `edgeseg.evaluation.evaluate`."""
     from edgeseg.evaluation import evaluate as evaluate_model
 

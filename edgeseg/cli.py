@@ -18,11 +18,12 @@ class Commands:
     def export(self, recipe: str, runs_dir: str = "runs"):
         """Runs every stage of RECIPE into RUNS_DIR/<name>/ and prints where the model is.
 
-        Exit codes: 0 done, 2 bad input (recipe, data, model), 3 a verification gate failed.
+        Exit codes: 0 done, 2 bad input (recipe, data, model), 3 a verification gate failed,
+        4 a stage missed its target (e.g. sparsity), 1 a bug in edgeseg.
         """
         import edgeseg
 
-        result = edgeseg.run(edgeseg.load_recipe(recipe), runs_dir=runs_dir)
+        result = edgeseg.run(edgeseg.load_recipe(str(recipe)), runs_dir=str(runs_dir))
         for line in result.summary_lines():
             print(line)
 
@@ -30,7 +31,7 @@ class Commands:
         """Validates RECIPE (keys, types, paths, stage order) without running anything."""
         from edgeseg.recipe import load_recipe
 
-        loaded = load_recipe(recipe)
+        loaded = load_recipe(str(recipe))
         stages = " -> ".join(name for name, _ in loaded.stage_items())
         print(f"{recipe}: ok: '{loaded.name}', {loaded.data.format} data, {len(loaded.data.classes)} classes, {stages}")
 
@@ -38,12 +39,14 @@ class Commands:
         """Scores MODEL (.tflite, .keras, .h5, SavedModel) on DATA (a recipe .yaml, a dataset folder or 'synthetic')."""
         import edgeseg
 
-        scores = edgeseg.evaluate(model, data, split=split, threads=threads)
+        scores = edgeseg.evaluate(str(model), str(data), split=str(split), threads=threads)
         if json_output:
             print(json.dumps(scores, indent=2))
             return
-        print(f"{scores['model']}: mIoU {scores['miou']:.4f} on {scores['images']} {split} images, "
-              f"pixel accuracy {scores['pixel_accuracy']:.4f}")
+        boundary = scores["boundary_f1"]
+        print(f"{scores['model']}: mIoU {scores['miou']:.4f} on {scores['images']} {split} images "
+              f"(scored at {scores['resolution']} resolution), pixel accuracy {scores['pixel_accuracy']:.4f}, "
+              f"boundary F1 {'n/a' if boundary is None else format(boundary, '.4f')}")
         for name, iou in zip(scores["classes"], scores["per_class_iou"]):
             print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
 

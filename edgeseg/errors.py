@@ -22,6 +22,8 @@ class ModelError(EdgesegError):
 class StageError(EdgesegError):
     """A stage that ran but could not deliver what its recipe section asked for."""
 
+    exit_code = 4
+
 
 class VerificationError(EdgesegError):
     """A verification gate failed; the report is written all the same."""

@@ -15,16 +15,21 @@ from edgeseg.scoring import KerasSegmenter, score_split
 KERAS_SUFFIXES = (".keras", ".h5")
 
 
-def evaluate(model, data, split: str = "val", threads: int = 2, seed: int = 0) -> dict:
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None) -> dict:
     """Scores `model` (a `.tflite`, `.keras`, `.h5` or SavedModel path) on a split of `data`.
 
     `data` is a recipe (its data section is used), a path to a recipe YAML, a dataset folder
     in the `folder` layout (classes from its dataset.json), or "synthetic". Images are resized
-    to the model's input size; the class count must match the model's output.
+    to the model's input size; the class count must match the model's output. `seed` picks the
+    synthetic scenes; by default the recipe's seed, so a run's `verify` images are re-scored.
     """
     model = Path(model)
     segmenter, input_size, num_classes = _segmenter(model, threads)
+    if isinstance(data, (str, Path)) and Path(data).suffix in (".yaml", ".yml"):
+        data = load_recipe(data)
     data_config = _data_config(data, input_size, num_classes)
+    if seed is None:
+        seed = data.seed if isinstance(data, Recipe) else 0
     if len(data_config.classes) != num_classes:
         raise DataError(
             f"{model}: the model predicts {num_classes} classes but the data has {len(data_config.classes)} "
@@ -63,8 +68,6 @@ def _data_config(data, input_size, num_classes: int):
     if str(data) == "synthetic":
         return parse_data({"format": "synthetic", "num_classes": num_classes, **size}, source="synthetic")
     path = Path(data)
-    if path.suffix in (".yaml", ".yml"):
-        return load_recipe(path).data.model_copy(update=size)
     if path.is_dir():
         return parse_data({"format": "folder", "root": str(path), **size}, source=str(path))
     raise DataError(f"{data}: expected a recipe .yaml, a dataset folder or 'synthetic'")

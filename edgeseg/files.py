@@ -41,6 +41,10 @@ def write_json_atomic(path: Path, value) -> Path:
 
 
 def file_sizes(path: Path) -> dict:
+    """Raw and gzip-compressed size of a file in bytes; see `content_sizes`."""
+    return content_sizes(Path(path).read_bytes())
+
+
+def content_sizes(data: bytes) -> dict:
     """Raw and gzip-compressed size in bytes: gzip shows what pruning and clustering buy in a download."""
-    data = Path(path).read_bytes()
     return {"bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9, mtime=0))}

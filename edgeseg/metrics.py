@@ -7,6 +7,7 @@ Example:
     0.71
 """
 
+import cv2
 import numpy as np
 
 
@@ -53,3 +54,46 @@ def segmentation_scores(matrix: np.ndarray) -> dict:
 def _mean(values: np.ndarray) -> float | None:
     present = values[~np.isnan(values)]
     return float(present.mean()) if present.size else None
+
+
+def boundary_counts(labels: np.ndarray, predictions: np.ndarray, ignore_index: int, tolerance: int = 2) -> np.ndarray:
+    """Counts for boundary F1 on one [H, W] map: [matched predicted, predicted, matched true, true].
+
+    A boundary pixel is one whose right or lower neighbour has another class. A predicted boundary
+    pixel matches if a true boundary lies within `tolerance` pixels, and the reverse; pixels on or
+    next to ignored regions are left out. Sum the counts over images, then `boundary_f1(counts)`.
+    """
+    valid = labels != ignore_index
+    valid_next = valid.copy()
+    valid_next[:-1] &= valid[1:]
+    valid_next[:, :-1] &= valid[:, 1:]
+    true_edges = _edges(labels) & valid_next
+    predicted_edges = _edges(predictions) & valid_next
+    near_true = _distance_to(true_edges) <= tolerance
+    near_predicted = _distance_to(predicted_edges) <= tolerance
+    return np.array([
+        np.count_nonzero(predicted_edges & near_true), np.count_nonzero(predicted_edges),
+        np.count_nonzero(true_edges & near_predicted), np.count_nonzero(true_edges),
+    ], np.int64)
+
+
+def boundary_f1(counts: np.ndarray) -> float | None:
+    """F1 of boundary precision and recall from summed `boundary_counts`; None without boundaries."""
+    matched_predicted, predicted, matched_true, true = counts
+    if predicted == 0 or true == 0:
+        return None
+    precision, recall = matched_predicted / predicted, matched_true / true
+    return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
+
+
+def _edges(class_map: np.ndarray) -> np.ndarray:
+    edges = np.zeros(class_map.shape, bool)
+    edges[:-1] |= class_map[:-1] != class_map[1:]
+    edges[:, :-1] |= class_map[:, :-1] != class_map[:, 1:]
+    return edges
+
+
+def _distance_to(edges: np.ndarray) -> np.ndarray:
+    if not edges.any():
+        return np.full(edges.shape, np.inf, np.float32)
+    return cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 3)

@@ -50,7 +50,8 @@ class RunResult:
             lines.append(
                 f"val mIoU on {verify['int8']['images']} images: int8 .tflite {verify['int8']['miou']:.4f} "
                 f"vs float {verify['float']['miou']:.4f} (drop {verify['miou_drop']:+.4f}), "
-                f"interpreter {verify['latency']['median_ms']:.2f} ms/image"
+                f"interpreter {verify['latency'][str(verify['threads'])]['median_ms']:.2f} ms/image "
+                f"({verify['threads']} threads)"
             )
         lines.append(f"report: {self.run_dir / 'report.md'}")
         return lines
@@ -62,14 +63,15 @@ def run(recipe, runs_dir: str | Path = "runs") -> RunResult:
     A failed gate raises `VerificationError` after the report is written; any failure leaves the
     folders of the stages that completed, and a report that says which did.
     """
-    run_dir = _fresh_run_dir(Path(runs_dir) / recipe.name)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     data = recipe.data
     log.info("loading data (%s)", data.format)
     train, val = load_split(data, "train", recipe.seed), load_split(data, "val", recipe.seed)
     log.info("data: %d train and %d val images at %dx%d, %d classes", len(train), len(val), *data.input_size, len(data.classes))
-    ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
+    # Only now that data and teacher are known good is the previous run of this name replaced.
+    run_dir = _fresh_run_dir(Path(runs_dir) / recipe.name)
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
     records: list[dict] = []
     stages = recipe.stage_items()
     for index, (name, cfg) in enumerate(stages, start=1):

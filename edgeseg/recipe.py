@@ -276,11 +276,16 @@ class QuantizeConfig(_Section):
 
 
 class VerifyConfig(_Section):
+    """Scoring of the `.tflite` next to the float model, and the gates it must pass to be exported."""
+
     min_miou: float | None = Field(None, ge=0, le=1, description="gate: int8 mIoU at least this")
-    max_miou_drop: float | None = Field(
-        None, ge=0, le=1, description="gate: float mIoU minus int8 mIoU at most this"
-    )
-    threads: int = Field(2, ge=1)
+    max_miou_drop: float | None = Field(None, ge=0, le=1, description="gate: float mIoU minus int8 mIoU at most this")
+    max_class_iou_drop: float | None = Field(None, ge=0, le=1, description="gate: per-class IoU drop at most this")
+    max_latency_ms: float | None = Field(None, gt=0, description="gate: median interpreter latency at `threads`")
+    max_size_kb: float | None = Field(None, gt=0, description="gate: .tflite size in KiB")
+    threads: int = Field(2, ge=1, description="interpreter threads for scoring and the latency gate")
+    latency_runs: int = Field(30, ge=1, description="timed invokes per thread count, after 5 warm-up ones")
+    gallery_images: int = Field(4, ge=0, le=16, description="val images in the overlay gallery")
 
 
 class ExportConfig(_Section):
@@ -334,7 +339,7 @@ class Recipe(_Section):
     """A validated recipe. Build one with `load_recipe(path)`."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="run name: runs/<name>/")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31 - 1)
     data: DataConfig
     teacher: ModelSpec
     student: ModelSpec | None = None
@@ -363,6 +368,8 @@ class Recipe(_Section):
                         f"stages[{index}]: '{name}' changes the model, so it must come before "
                         f"'quantize' (stages[{quantize_at}])"
                     )
+        if "verify" in names and "export" in names and names.index("export") < names.index("verify"):
+            raise ValueError("stages: 'export' must come after 'verify', so a model that fails a gate is never exported")
         for index, name in enumerate(names):
             if name in TFLITE_READING_STAGES and "quantize" not in names[:index]:
                 raise ValueError(f"stages[{index}]: '{name}' reads the .tflite, so a 'quantize' stage must come first")
@@ -370,8 +377,9 @@ class Recipe(_Section):
             raise ValueError("stages has 'distill' but no 'student' is defined: add a student section")
         if "distill" not in names and self.student is not None:
             raise ValueError("a 'student' is defined but no 'distill' stage uses it: add one or remove the student")
-        trains_teacher = "train" in names[: names.index("distill")] if "distill" in names else "train" in names
-        if self.teacher.path is None and self.teacher.weights is None and not trains_teacher:
+        model_changing = [name for name in names if name in MODEL_CHANGING_STAGES]
+        trains_teacher_first = bool(model_changing) and model_changing[0] == "train"
+        if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, "
                 "or set teacher.path / teacher.weights"

@@ -1,9 +1,14 @@
-"""The run's report: `report.json` for machines, `report.md` for people, rewritten after every stage."""
+"""The run's report: `report.json` for machines, `report.md` and PNG plots for people.
+
+Rewritten after every stage, so an interrupted or failed run still says what completed.
+"""
 
 from pathlib import Path
 
 from edgeseg import __version__
 from edgeseg.files import write_json_atomic, write_text_atomic
+
+SCORED_MODELS = (("float", "float Keras"), ("float_tflite", "float .tflite"), ("int8", "int8 .tflite"))
 
 
 def write_report(run_dir: Path, recipe, records: list[dict], status: str, error: str | None = None) -> None:
@@ -17,8 +22,20 @@ def write_report(run_dir: Path, recipe, records: list[dict], status: str, error:
         "completed_stages": [r["stage"] for r in records],
         "stages": records,
     }
+    points = _miou_vs_size_points(records)
+    if len(points) >= 2:
+        from edgeseg.plots import plot_miou_vs_size
+
+        plot_miou_vs_size(points, run_dir / "plots" / "miou_vs_size.png")
+        report["plots"] = ["plots/miou_vs_size.png"]
     write_json_atomic(run_dir / "report.json", report)
     write_text_atomic(run_dir / "report.md", _markdown(report, recipe))
+
+
+def _miou_vs_size_points(records: list[dict]) -> list[tuple[str, float, float]]:
+    points = [(r["stage"], r["bytes"] / 1024, r["val_miou"]) for r in records if "val_miou" in r and "bytes" in r]
+    points += [("int8 .tflite", r["bytes"] / 1024, r["int8"]["miou"]) for r in records if r["stage"] == "verify"]
+    return points
 
 
 def _markdown(report: dict, recipe) -> str:
@@ -36,25 +53,61 @@ def _markdown(report: dict, recipe) -> str:
             f"| {_kib(record.get('bytes'))} | {_kib(record.get('gzip_bytes'))} | {_value(miou, '.4f')} "
             f"| {_value(record.get('sparsity'), '.3f')} | {_value(record.get('max_unique_values'))} |"
         )
+    if "plots" in report:
+        lines += ["", "![mIoU vs size](plots/miou_vs_size.png)"]
     verify = next((r for r in report["stages"] if r["stage"] == "verify"), None)
     if verify:
-        lines += _verification_section(verify, recipe)
+        lines += _verification_section(verify, list(recipe.data.classes))
     return "\n".join(lines) + "\n"
 
 
-def _verification_section(verify: dict, recipe) -> list[str]:
-    latency = verify["latency"]
+def _verification_section(verify: dict, class_names: list[str]) -> list[str]:
+    resolution = "each label's own resolution" if verify["int8"]["resolution"] == "label" else "model input resolution"
     lines = [
-        "", "## Verification (val split, scored by the LiteRT interpreter)", "",
-        f"- float Keras mIoU: {verify['float']['miou']:.4f}",
-        f"- int8 .tflite mIoU: {verify['int8']['miou']:.4f} (drop {verify['miou_drop']:+.4f})",
-        f"- int8 latency: median {latency['median_ms']:.2f} ms, p90 {latency['p90_ms']:.2f} ms "
-        f"({latency['threads']} threads, this machine)",
-        f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}",
-        "", "| class | float IoU | int8 IoU |", "|---|---|---|",
+        "", "## Verification", "",
+        f"Val split, {verify['int8']['images']} images, scored at {resolution}; every .tflite figure comes from "
+        "running the file in the LiteRT interpreter.", "",
+        "| model | mIoU | pixel accuracy | mean class accuracy | boundary F1 |", "|---|---|---|---|---|",
     ]
-    for name, f_iou, q_iou in zip(recipe.data.classes, verify["float"]["per_class_iou"], verify["int8"]["per_class_iou"]):
-        lines.append(f"| {name} | {_value(f_iou, '.4f')} | {_value(q_iou, '.4f')} |")
+    for key, title in SCORED_MODELS:
+        scores = verify[key]
+        lines.append(
+            f"| {title} | {_value(scores['miou'], '.4f')} | {_value(scores['pixel_accuracy'], '.4f')} "
+            f"| {_value(scores['mean_class_accuracy'], '.4f')} | {_value(scores['boundary_f1'], '.4f')} |"
+        )
+    if "model_resolution" in verify["int8"]:
+        lines += ["", f"At model input resolution: float mIoU {verify['float']['model_resolution']['miou']:.4f}, "
+                      f"int8 mIoU {verify['int8']['model_resolution']['miou']:.4f}."]
+    agreement = verify["agreement"]
+    lines += [
+        "", f"- int8 vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
+        f"{agreement['pixel_agreement']:.2%} of pixels; logit error max {agreement['max_logit_error']:.3f}, "
+        f"mean {agreement['mean_logit_error']:.4f}",
+        f"- int8 file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
+        + (f"; the interpreter adds {verify['memory_kib']} KiB of resident memory" if verify.get("memory_kib") is not None else ""),
+    ]
+    for threads, latency in verify["latency"].items():
+        lines.append(f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
+                     f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")
+    lines.append(f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}")
+    lines += _ops_section(verify["op_report"])
+    lines += ["", "| class | float IoU | int8 IoU | drop |", "|---|---|---|---|"]
+    for name, f_iou, q_iou, drop in zip(class_names, verify["float"]["per_class_iou"], verify["int8"]["per_class_iou"],
+                                         verify["class_iou_drop"]):
+        lines.append(f"| {name} | {_value(f_iou, '.4f')} | {_value(q_iou, '.4f')} | {_value(drop, '+.4f')} |")
+    lines += [""] + [f"![{Path(plot).stem}]({plot})" for plot in verify["plots"]]
+    return lines
+
+
+def _ops_section(op_report: dict) -> list[str]:
+    lines = ["", "| op | count | tensor dtypes |", "|---|---|---|"]
+    lines += [f"| {op['op']} | {op['count']} | {', '.join(op['dtypes'])} |" for op in op_report["ops"]]
+    lines.append("")
+    if op_report["float_ops"]:
+        lines.append(f"- **warning**: float ops in the int8 model: {', '.join(op_report['float_ops'])}")
+    if op_report["not_gpu_delegate_ops"]:
+        lines.append(f"- **note**: not in the GPU delegate's documented op list (these run on the CPU when the GPU "
+                     f"delegate is used): {', '.join(op_report['not_gpu_delegate_ops'])}")
     return lines
 
 

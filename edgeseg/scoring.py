@@ -2,40 +2,72 @@
 
 Example:
     >>> scores = score_split(KerasSegmenter(model), val, num_classes=4)
-    >>> scores["miou"]
-    0.74
+    >>> scores["miou"], scores["boundary_f1"]
+    (0.74, 0.61)
 """
 
+import cv2
 import numpy as np
 
-from edgeseg._keras import tf
 from edgeseg.data.split import SegmentationSplit
-from edgeseg.metrics import confusion_matrix, segmentation_scores
+from edgeseg.metrics import boundary_counts, boundary_f1, confusion_matrix, segmentation_scores
 from edgeseg.progress import progress
+
+CHUNK = 16
 
 
 class KerasSegmenter:
-    """Runs a Keras segmentation model in inference mode and returns class ids."""
+    """Runs a Keras segmentation model in inference mode."""
 
-    def __init__(self, model, batch_size: int = 16):
-        self.model = model
-        self.batch_size = batch_size
-        self._labels = tf.function(lambda images: tf.argmax(model(images, training=False), axis=-1, output_type=tf.int32))
+    def __init__(self, model, batch_size: int = CHUNK):
+        from edgeseg._keras import tf
 
-    def predict_labels(self, images: np.ndarray) -> np.ndarray:
-        """Class ids [N, H, W] for RGB uint8 images [N, H, W, 3]."""
+        self.model, self.batch_size, self._tf = model, batch_size, tf
+        self._logits = tf.function(lambda images: model(images, training=False))
+
+    def predict_logits(self, images: np.ndarray) -> np.ndarray:
+        """Float logits [N, H, W, C] for RGB uint8 images [N, H, W, 3]."""
         batches = [
-            self._labels(tf.constant(images[start : start + self.batch_size], tf.float32)).numpy()
+            self._logits(self._tf.constant(images[start : start + self.batch_size], self._tf.float32)).numpy()
             for start in range(0, len(images), self.batch_size)
         ]
-        return np.concatenate(batches).astype(np.uint8)
+        return np.concatenate(batches)
+
+    def predict_labels(self, images: np.ndarray) -> np.ndarray:
+        return self.predict_logits(images).argmax(axis=-1).astype(np.uint8)
 
 
 def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str = "scoring") -> dict:
-    """mIoU, per-class IoU, accuracies and the confusion matrix of `segmenter` on `split`."""
-    matrix = np.zeros((num_classes, num_classes), np.int64)
-    chunk = 16
-    for start in progress(range(0, len(split), chunk), desc=desc, unit="batch"):
-        predicted = segmenter.predict_labels(split.images[start : start + chunk])
-        matrix += confusion_matrix(split.labels[start : start + chunk], predicted, num_classes, split.ignore_index)
-    return {**segmentation_scores(matrix), "confusion_matrix": matrix.tolist(), "images": len(split)}
+    """mIoU, per-class IoU, accuracies, boundary F1 and the confusion matrix of `segmenter` on `split`.
+
+    When the split keeps labels at their own resolution, logits are resized up to each label
+    (bilinear, then argmax) and those figures lead; the model-resolution figures are kept beside
+    them under "model_resolution".
+    """
+    at_model = np.zeros((num_classes, num_classes), np.int64)
+    at_label = np.zeros_like(at_model)
+    edges = np.zeros(4, np.int64)
+    for start in progress(range(0, len(split), CHUNK), desc=desc, unit="batch"):
+        logits = segmenter.predict_logits(split.images[start : start + CHUNK])
+        labels = split.labels[start : start + CHUNK]
+        predicted = logits.argmax(axis=-1)
+        at_model += confusion_matrix(labels, predicted, num_classes, split.ignore_index)
+        for offset, image_logits in enumerate(logits):
+            truth, guess = labels[offset], predicted[offset]
+            if split.native_labels is not None:
+                truth = split.native_labels[start + offset]
+                guess = upsampled_labels(image_logits, truth.shape)
+                at_label += confusion_matrix(truth, guess, num_classes, split.ignore_index)
+            edges += boundary_counts(truth, guess, split.ignore_index)
+    model_scores = segmentation_scores(at_model)
+    if split.native_labels is None:
+        return {**model_scores, "resolution": "model", "boundary_f1": boundary_f1(edges),
+                "confusion_matrix": at_model.tolist(), "images": len(split)}
+    return {**segmentation_scores(at_label), "resolution": "label", "boundary_f1": boundary_f1(edges),
+            "confusion_matrix": at_label.tolist(), "images": len(split), "model_resolution": model_scores}
+
+
+def upsampled_labels(logits: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Class ids at `shape` from logits [h, w, C]: bilinear resize of the logits, then argmax."""
+    channels = [cv2.resize(logits[..., c], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for c in range(logits.shape[-1])]
+    return np.argmax(np.stack(channels, axis=-1), axis=-1)

@@ -6,6 +6,7 @@ Example:
     (96, 64, 64)
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from edgeseg.errors import ModelError
 from edgeseg.quiet import native_stderr_silenced
 
 INTEGER_TYPES = (np.int8, np.uint8, np.int16)
+# Ops in the TFLite GPU delegate guide's list of supported ops (float16/float32), plus the
+# quantize/dequantize pair its quantized-model support adds. Anything else falls back to the CPU.
+GPU_DELEGATE_OPS = frozenset({
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FULLY_CONNECTED",
+    "LOGICAL_AND", "LOGISTIC", "LSTM", "MAX_POOL_2D", "MAXIMUM", "MINIMUM", "MUL", "PAD", "PRELU", "RELU",
+    "RELU6", "RESHAPE", "RESIZE_BILINEAR", "SOFTMAX", "STRIDED_SLICE", "SUB", "TRANSPOSE_CONV",
+    "QUANTIZE", "DEQUANTIZE",
+})
 
 
 class TFLiteSegmenter:
@@ -38,6 +47,10 @@ class TFLiteSegmenter:
         self.input_size = (int(shape[1]), int(shape[2]))
 
     @property
+    def size_bytes(self) -> int:
+        return len(self.content)
+
+    @property
     def input_quantization(self) -> tuple[float, int]:
         """(scale, zero_point) of the input; (0.0, 0) for a float input."""
         return tuple(self.input["quantization"])
@@ -48,12 +61,19 @@ class TFLiteSegmenter:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0]
 
+    def predict_logits(self, images: np.ndarray) -> np.ndarray:
+        """Float logits [N, H, W, C], dequantized from an integer output."""
+        if len(self.output["shape"]) != 4:
+            raise ModelError(f"{self.source}: expected logits [1, H, W, C]. Received: output shape {list(self.output['shape'])}")
+        raw = np.stack([self.predict_raw(image) for image in images])
+        scale, zero_point = self.output["quantization"]
+        if self.output["dtype"] in INTEGER_TYPES and scale:
+            return (raw.astype(np.float32) - zero_point) * scale
+        return raw.astype(np.float32)
+
     def predict_labels(self, images: np.ndarray) -> np.ndarray:
-        """Class ids [N, H, W]; argmax runs on the raw output since quantization preserves order."""
-        outputs = [self.predict_raw(image) for image in images]
-        if outputs[0].ndim == 3:
-            return np.stack([o.argmax(axis=-1) for o in outputs]).astype(np.uint8)
-        return np.stack(outputs).astype(np.uint8)
+        """Class ids [N, H, W]."""
+        return self.predict_logits(images).argmax(axis=-1).astype(np.uint8)
 
     def latency_ms(self, runs: int = 30, warmup: int = 5) -> dict:
         """Median and p90 of `runs` timed invokes after `warmup` untimed ones."""
@@ -87,6 +107,20 @@ class TFLiteSegmenter:
         """Ops computing in float: in a full-integer model, each one is a fallback to flag."""
         return sorted({op["op"] for op in self.op_summary() if "float32" in op["outputs"]})
 
+    def op_report(self) -> dict:
+        """Op types with counts and dtypes, float ops, and ops outside the GPU delegate's documented list."""
+        counts: dict[str, dict] = {}
+        for op in self.op_summary():
+            entry = counts.setdefault(op["op"], {"op": op["op"], "count": 0, "dtypes": set()})
+            entry["count"] += 1
+            entry["dtypes"].update(op["inputs"] + op["outputs"])
+        ops = [{**entry, "dtypes": sorted(entry["dtypes"])} for entry in sorted(counts.values(), key=lambda e: -e["count"])]
+        return {
+            "ops": ops,
+            "float_ops": self.float_ops(),
+            "not_gpu_delegate_ops": sorted(name for name in counts if name not in GPU_DELEGATE_OPS),
+        }
+
     def _to_input(self, image: np.ndarray) -> np.ndarray:
         if image.shape[:2] != self.input_size:
             raise ValueError(f"image is {image.shape[:2]} but the model takes {self.input_size}")
@@ -98,3 +132,21 @@ class TFLiteSegmenter:
             info = np.iinfo(dtype)
             return np.clip(np.round(image / scale + zero_point), info.min, info.max).astype(dtype)
         return image.astype(dtype)
+
+
+def latency_by_threads(model: bytes, threads: list[int], runs: int = 30) -> dict[str, dict]:
+    """Median and p90 invoke latency for each thread count, keyed "1", "2", ..."""
+    return {str(count): TFLiteSegmenter(model, threads=count).latency_ms(runs=runs) for count in sorted(set(threads))}
+
+
+def interpreter_memory_kib(model: bytes) -> int | None:
+    """Resident memory the interpreter adds (load, allocate, one invoke), from /proc; None elsewhere."""
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        return None
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+    before = int(statm.read_text().split()[1])
+    segmenter = TFLiteSegmenter(model, threads=1)
+    segmenter.predict_raw(np.zeros((*segmenter.input_size, 3), np.uint8))
+    after = int(statm.read_text().split()[1])
+    return max(0, after - before) * page_kib

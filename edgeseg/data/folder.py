@@ -31,6 +31,7 @@ def load_folder_split(data, split: str) -> SegmentationSplit:
     lookup = _label_lookup(data)
     images = np.empty((len(image_files), height, width, 3), np.uint8)
     labels = np.empty((len(image_files), height, width), np.uint8)
+    native_labels = []
     for index, stem in enumerate(progress(sorted(image_files), desc=f"loading {split}", unit="img")):
         image = _read_image(image_files[stem])
         label = _read_label(label_files[stem], data, lookup)
@@ -41,7 +42,11 @@ def load_folder_split(data, split: str) -> SegmentationSplit:
             )
         images[index] = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         labels[index] = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
-    return SegmentationSplit(split, images, labels, data.ignore_index)
+        native_labels.append(label)
+    if not (labels != data.ignore_index).any():
+        raise DataError(f"{split_dir / 'labels'}: every pixel is ignore_index {data.ignore_index}; nothing to learn or score")
+    native = tuple(native_labels) if any(label.shape != (height, width) for label in native_labels) else None
+    return SegmentationSplit(split, images, labels, data.ignore_index, native)
 
 
 def _list_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:

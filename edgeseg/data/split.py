@@ -9,6 +9,9 @@ import numpy as np
 class SegmentationSplit:
     """Images [N, H, W, 3] RGB uint8 and labels [N, H, W] uint8 class ids (or ignore_index).
 
+    `native_labels`, when the files were larger than the model input, holds each label at its
+    own resolution, so predictions can be scored the way benchmarks do (resized up to the label).
+
     Example:
         >>> split = SegmentationSplit("val", images, labels, ignore_index=255)
         >>> len(split)
@@ -19,6 +22,7 @@ class SegmentationSplit:
     images: np.ndarray
     labels: np.ndarray
     ignore_index: int
+    native_labels: tuple | None = None
 
     def __post_init__(self):
         if self.images.dtype != np.uint8 or self.images.ndim != 4 or self.images.shape[-1] != 3:

@@ -1,32 +1,20 @@
 """`export`: what an app needs, beside each other in the run folder, written atomically.
 
 `model.tflite`, `labels.txt` (one class name per line, by id) and `edgeseg.json`, which says how
-to feed the model and read its output.
+to feed the model and read its output. Both files are also embedded in the `.tflite` as named
+metadata, so the model file alone describes itself.
 """
+
+import json
 
 import numpy as np
 
 from edgeseg import __version__
-from edgeseg.files import file_sizes, write_bytes_atomic, write_json_atomic, write_text_atomic
+from edgeseg.overlay import class_colors
+from edgeseg.files import file_sizes, write_bytes_atomic, write_text_atomic
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.tflite import TFLiteSegmenter
-
-
-def class_colors(num_classes: int, palette=None) -> list[list[int]]:
-    """The data's palette, or the PASCAL VOC color map: distinct, stable colors for any class count."""
-    if palette is not None:
-        return [list(color) for color in palette]
-    colors = []
-    for class_id in range(num_classes):
-        r = g = b = 0
-        value = class_id
-        for shift in range(7, -1, -1):
-            r |= ((value >> 0) & 1) << shift
-            g |= ((value >> 1) & 1) << shift
-            b |= ((value >> 2) & 1) << shift
-            value >>= 3
-        colors.append([r, g, b])
-    return colors
+from edgeseg.tflite_metadata import embed_metadata
 
 
 def model_description(segmenter: TFLiteSegmenter, class_names, colors, ignore_index: int, recipe_hash: str) -> dict:
@@ -64,8 +52,13 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     segmenter = TFLiteSegmenter(state.tflite)
     colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
     description = model_description(segmenter, ctx.class_names, colors, ctx.ignore_index, ctx.recipe.hash)
-    model_path = write_bytes_atomic(ctx.run_dir / "model.tflite", state.tflite)
-    write_text_atomic(ctx.run_dir / "labels.txt", "\n".join(ctx.class_names) + "\n")
-    write_json_atomic(ctx.run_dir / "edgeseg.json", description)
+    labels_text = "\n".join(ctx.class_names) + "\n"
+    description_text = json.dumps(description, indent=2) + "\n"
+    self_describing = embed_metadata(
+        state.tflite, {"edgeseg.json": description_text.encode(), "labels.txt": labels_text.encode()}
+    )
+    model_path = write_bytes_atomic(ctx.run_dir / "model.tflite", self_describing)
+    write_text_atomic(ctx.run_dir / "labels.txt", labels_text)
+    write_text_atomic(ctx.run_dir / "edgeseg.json", description_text)
     record = {"files": ["model.tflite", "labels.txt", "edgeseg.json"], "model": str(model_path), **file_sizes(model_path)}
     return StageOutcome(state, record)

@@ -16,7 +16,12 @@ SPARSITY_TOLERANCE = 0.01
 
 
 def pruning_schedule(target_sparsity: float, total_steps: int):
-    """Polynomial ramp from 0 to the target over the first 2/3 of training, ending on an update step."""
+    """Polynomial ramp from 0 to the target over the first 2/3 of training, ending on an update step.
+
+    Steps run 0..total_steps-1; with fewer than 3 the target is applied at once.
+    """
+    if total_steps < 3:
+        return tfmot.sparsity.keras.ConstantSparsity(target_sparsity, begin_step=0, frequency=1)
     frequency = max(1, (2 * total_steps // 3) // 10)
     end_step = max(frequency, (2 * total_steps // 3) // frequency * frequency)
     return tfmot.sparsity.keras.PolynomialDecay(0.0, target_sparsity, begin_step=0, end_step=end_step, frequency=frequency)

@@ -46,6 +46,12 @@ def convert_int8(model, images: np.ndarray) -> bytes:
         return converter.convert()
 
 
+def convert_float(model) -> bytes:
+    """The float32 `.tflite` of a Keras model: the reference that separates conversion from quantization error."""
+    with native_stderr_silenced():
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
     tflite = convert_int8(state.model, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))

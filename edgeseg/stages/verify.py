@@ -1,34 +1,98 @@
-"""`verify`: score the `.tflite` with the interpreter next to the float model, and apply the gates."""
+"""`verify`: score the `.tflite` with the interpreter next to the float model, and apply the gates.
 
+Float Keras, float TFLite and the int8 file are scored by one evaluator on the same val images, so
+a drop can be told apart as conversion error (float TFLite) or quantization error (int8).
+"""
+
+import numpy as np
+
+from edgeseg.files import content_sizes
+from edgeseg.overlay import class_colors
+from edgeseg.plots import plot_class_iou, plot_confusion, plot_gallery
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.tflite import TFLiteSegmenter
+from edgeseg.stages.quantize import convert_float
+from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_threads
 
 
-def gate_failures(cfg, float_miou: float, int8_miou: float) -> list[str]:
-    """One line per failed gate of the `verify:` section."""
+def gate_failures(cfg, record: dict, class_names: list[str]) -> list[str]:
+    """One line per failed gate of the `verify:` section, naming the gate and both figures."""
+    int8, drop = record["int8"]["miou"], record["miou_drop"]
     failures = []
-    if cfg.min_miou is not None and int8_miou < cfg.min_miou:
-        failures.append(f"verify.min_miou: int8 mIoU {int8_miou:.4f} is below {cfg.min_miou}")
-    drop = float_miou - int8_miou
+    if cfg.min_miou is not None and int8 < cfg.min_miou:
+        failures.append(f"verify.min_miou: int8 mIoU {int8:.4f} is below {cfg.min_miou}")
     if cfg.max_miou_drop is not None and drop > cfg.max_miou_drop:
         failures.append(
-            f"verify.max_miou_drop: int8 mIoU {int8_miou:.4f} is {drop:.4f} below float {float_miou:.4f}, "
+            f"verify.max_miou_drop: int8 mIoU {int8:.4f} is {drop:.4f} below float {record['float']['miou']:.4f}, "
             f"more than {cfg.max_miou_drop}"
         )
+    if cfg.max_class_iou_drop is not None:
+        for name, class_drop in zip(class_names, record["class_iou_drop"]):
+            if class_drop is not None and class_drop > cfg.max_class_iou_drop:
+                failures.append(f"verify.max_class_iou_drop: class '{name}' lost {class_drop:.4f} IoU, more than {cfg.max_class_iou_drop}")
+    latency = record["latency"][str(cfg.threads)]["median_ms"]
+    if cfg.max_latency_ms is not None and latency > cfg.max_latency_ms:
+        failures.append(f"verify.max_latency_ms: median {latency:.2f} ms at {cfg.threads} threads exceeds {cfg.max_latency_ms}")
+    size_kib = record["bytes"] / 1024
+    if cfg.max_size_kb is not None and size_kib > cfg.max_size_kb:
+        failures.append(f"verify.max_size_kb: the .tflite is {size_kib:.1f} KiB, more than {cfg.max_size_kb}")
     return failures
 
 
+def agreement(reference, candidate, images: np.ndarray) -> dict:
+    """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel."""
+    agreeing, pixels, max_error, error_sum = 0, 0, 0.0, 0.0
+    for start in range(0, len(images), 16):
+        expected = reference.predict_logits(images[start : start + 16])
+        received = candidate.predict_logits(images[start : start + 16])
+        agreeing += int(np.count_nonzero(expected.argmax(-1) == received.argmax(-1)))
+        pixels += expected.shape[0] * expected.shape[1] * expected.shape[2]
+        difference = np.abs(expected - received)
+        max_error, error_sum = max(max_error, float(difference.max())), error_sum + float(difference.sum())
+    return {"pixel_agreement": agreeing / pixels, "max_logit_error": max_error,
+            "mean_logit_error": error_sum / (pixels * expected.shape[-1])}
+
+
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
-    """Scores float Keras and the int8 `.tflite` on the same val images; records failed gates."""
-    float_scores = score_split(KerasSegmenter(state.model), ctx.val, ctx.num_classes, desc="scoring float")
-    segmenter = TFLiteSegmenter(state.tflite, threads=cfg.threads)
-    int8_scores = score_split(segmenter, ctx.val, ctx.num_classes, desc="scoring int8")
-    record = {
-        "float": float_scores,
-        "int8": int8_scores,
-        "miou_drop": float_scores["miou"] - int8_scores["miou"],
-        "latency": {**segmenter.latency_ms(), "threads": cfg.threads},
-        "failed_gates": gate_failures(cfg, float_scores["miou"], int8_scores["miou"]),
+    """Scores float Keras, float TFLite and int8 TFLite on the val split; records failed gates and plots."""
+    float_model = KerasSegmenter(state.model)
+    int8_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
+    float_tflite = TFLiteSegmenter(convert_float(state.model), threads=cfg.threads)
+    scores = {
+        "float": score_split(float_model, ctx.val, ctx.num_classes, desc="scoring float Keras"),
+        "float_tflite": score_split(float_tflite, ctx.val, ctx.num_classes, desc="scoring float .tflite"),
+        "int8": score_split(int8_model, ctx.val, ctx.num_classes, desc="scoring int8 .tflite"),
     }
+    record = {
+        **scores,
+        "miou_drop": scores["float"]["miou"] - scores["int8"]["miou"],
+        "class_iou_drop": [
+            None if f is None or q is None else f - q
+            for f, q in zip(scores["float"]["per_class_iou"], scores["int8"]["per_class_iou"])
+        ],
+        "agreement": agreement(float_model, int8_model, ctx.val.images),
+        "latency": latency_by_threads(state.tflite, [1, cfg.threads], cfg.latency_runs),
+        "threads": cfg.threads,
+        "memory_kib": interpreter_memory_kib(state.tflite),
+        "op_report": int8_model.op_report(),
+        **content_sizes(state.tflite),
+        "plots": _plots(float_model, int8_model, scores, cfg, ctx),
+    }
+    record["failed_gates"] = gate_failures(cfg, record, ctx.class_names)
     return StageOutcome(state, record)
+
+
+def _plots(float_model, int8_model, scores: dict, cfg, ctx) -> list[str]:
+    plots_dir = ctx.run_dir / "plots"
+    written = [
+        plot_class_iou(ctx.class_names, scores["float"]["per_class_iou"], scores["int8"]["per_class_iou"], plots_dir / "class_iou.png"),
+        plot_confusion(scores["int8"]["confusion_matrix"], ctx.class_names, plots_dir / "confusion_matrix.png"),
+    ]
+    if cfg.gallery_images:
+        images, truths = ctx.val.images[: cfg.gallery_images], ctx.val.labels[: cfg.gallery_images]
+        colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
+        written.append(plot_gallery(
+            images, truths, float_model.predict_labels(images), int8_model.predict_labels(images), colors,
+            ctx.ignore_index, plots_dir / "gallery.png",
+        ))
+    return [str(path.relative_to(ctx.run_dir)) for path in written]

@@ -47,6 +47,11 @@ def test_run_folder_holds_every_artifact(exported):
         assert (run_dir / name).is_file(), name
     for folder in STAGE_FOLDERS:
         assert (run_dir / folder / "record.json").is_file(), folder
+    report_md = (run_dir / "report.md").read_text()
+    for plot in ["miou_vs_size", "class_iou", "confusion_matrix", "gallery"]:
+        assert (run_dir / "plots" / f"{plot}.png").stat().st_size > 1000, plot
+        assert f"(plots/{plot}.png)" in report_md, plot
+    assert "| int8 .tflite |" in report_md and "| float .tflite |" in report_md
     report = json.loads((run_dir / "report.json").read_text())
     assert report["status"] == "completed"
     assert report["completed_stages"] == [f.split("-", 1)[1] for f in STAGE_FOLDERS]

@@ -171,6 +171,16 @@ CROSS_FIELD_CASES = {
         {"stages": stages("distill", "train", "quantize")},
         ["teacher has no weights"],
     ),
+    "export before verify": (
+        {"stages": stages("train", "distill", "quantize", "export", "verify")},
+        ["'export' must come after 'verify'"],
+    ),
+    "prune before the teacher is trained": (
+        {"student": REMOVE, "stages": stages("prune", "train", "quantize")},
+        ["teacher has no weights"],
+    ),
+    "negative seed": ({"seed": -1}, ["seed", "greater than or equal to 0", "Received: -1"]),
+    "seed beyond int32": ({"seed": 2**31}, ["seed", "less than or equal to", "Received: 2147483648"]),
     "duplicate stage": (
         {"stages": stages("train", "distill", "train", "quantize")},
         ["stages[2]", "'train' appears twice"],

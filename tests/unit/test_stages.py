@@ -10,6 +10,7 @@ from edgeseg.stages import STAGES
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.stages.compressible import compressible_kernels
 from edgeseg.tflite import TFLiteSegmenter
+from edgeseg.tflite_metadata import read_metadata
 from tests.helpers import weights_equal
 
 
@@ -84,6 +85,12 @@ def test_verify_scores_both_models_and_reports_failed_gates(tiny_model, tiny_con
     assert record["float"]["images"] == record["int8"]["images"] == len(tiny_context.val)
     assert record["miou_drop"] == pytest.approx(record["float"]["miou"] - record["int8"]["miou"])
     assert len(record["failed_gates"]) == 1 and record["failed_gates"][0].startswith("verify.min_miou")
+    assert record["float_tflite"]["miou"] == pytest.approx(record["float"]["miou"], abs=0.02)
+    assert 0 <= record["agreement"]["pixel_agreement"] <= 1 and record["agreement"]["max_logit_error"] >= 0
+    assert set(record["latency"]) == {"1", "2"} and all(v["median_ms"] > 0 for v in record["latency"].values())
+    assert record["op_report"]["float_ops"] == [] and any(op["op"] == "CONV_2D" for op in record["op_report"]["ops"])
+    for plot in record["plots"]:
+        assert (tiny_context.run_dir / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", plot
 
 
 def test_export_writes_the_app_contract(tiny_model, tiny_context):
@@ -98,4 +105,17 @@ def test_export_writes_the_app_contract(tiny_model, tiny_context):
     assert len({tuple(c["color"]) for c in description["classes"]}) == 4
     labels = (tiny_context.run_dir / "labels.txt").read_text().splitlines()
     assert labels == tiny_context.class_names
-    assert (tiny_context.run_dir / "model.tflite").read_bytes() == quantized.tflite
+    exported = (tiny_context.run_dir / "model.tflite").read_bytes()
+    embedded = read_metadata(exported)
+    assert embedded["edgeseg.json"] == (tiny_context.run_dir / "edgeseg.json").read_bytes()
+    assert embedded["labels.txt"] == (tiny_context.run_dir / "labels.txt").read_bytes()
+    images = tiny_context.val.images[:4]
+    np.testing.assert_array_equal(TFLiteSegmenter(exported).predict_raw(images[0]), TFLiteSegmenter(quantized.tflite).predict_raw(images[0]))
+
+
+def test_prune_reaches_its_target_even_in_a_single_step(tiny_model, tiny_context):
+    from dataclasses import replace
+
+    one_batch = replace(tiny_context, batch_size=len(tiny_context.train))
+    outcome = run_stage_test("prune", PipelineState(tiny_model), one_batch, target_sparsity=0.5, epochs=1)
+    assert outcome.record["sparsity"] >= 0.49

@@ -1,0 +1,84 @@
+"""The report's PNG plots: mIoU vs size, per-class IoU float vs int8, confusion matrix, overlay gallery."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from edgeseg.files import atomic_path  # noqa: E402
+from edgeseg.overlay import overlay  # noqa: E402
+
+
+def plot_miou_vs_size(points: list[tuple[str, float, float]], path: Path) -> Path:
+    """One labeled point per model: (name, size in KiB, mIoU)."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    for name, size_kib, miou in points:
+        axes.scatter(size_kib, miou, s=40)
+        axes.annotate(name, (size_kib, miou), textcoords="offset points", xytext=(6, 4), fontsize=9)
+    axes.plot([p[1] for p in points], [p[2] for p in points], color="0.7", linewidth=1, zorder=0)
+    axes.set_xscale("log")
+    axes.set_xlabel("model file size (KiB, log scale)")
+    axes.set_ylabel("val mIoU")
+    axes.set_title("Accuracy and size through the stages")
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_class_iou(class_names, float_iou, int8_iou, path: Path) -> Path:
+    """Grouped bars of each class's IoU, float model vs int8 .tflite."""
+    positions = np.arange(len(class_names))
+    figure, axes = plt.subplots(figsize=(max(6.4, 0.7 * len(class_names) + 2), 4.2))
+    axes.bar(positions - 0.2, [v or 0 for v in float_iou], 0.4, label="float Keras")
+    axes.bar(positions + 0.2, [v or 0 for v in int8_iou], 0.4, label="int8 .tflite")
+    axes.set_xticks(positions, class_names, rotation=30, ha="right")
+    axes.set_ylim(0, 1)
+    axes.set_ylabel("IoU")
+    axes.set_title("Per-class IoU, float vs int8 (val)")
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_confusion(matrix, class_names, path: Path) -> Path:
+    """Row-normalized confusion matrix: each row shows where that true class's pixels went."""
+    matrix = np.asarray(matrix, np.float64)
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    size = max(4.8, 0.55 * len(class_names) + 2)
+    figure, axes = plt.subplots(figsize=(size, size))
+    axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), value in np.ndenumerate(rows):
+        if value >= 0.005:
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                      color="white" if value > 0.5 else "black")
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title("Confusion matrix, int8 .tflite (rows sum to 1)")
+    return _save(figure, path)
+
+
+def plot_gallery(images, truths, float_predictions, int8_predictions, colors, ignore_index: int, path: Path) -> Path:
+    """Rows of input / truth / float / int8 overlays."""
+    columns = [("input", None), ("truth", truths), ("float", float_predictions), ("int8", int8_predictions)]
+    figure, grid = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
+    for row, image in enumerate(images):
+        for column, (title, maps) in enumerate(columns):
+            shown = image if maps is None else overlay(image, maps[row], colors, 0.55, ignore_index)
+            grid[row, column].imshow(shown)
+            grid[row, column].set_axis_off()
+            if row == 0:
+                grid[row, column].set_title(title)
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+    return path
