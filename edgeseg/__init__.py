@@ -22,13 +22,13 @@ from edgeseg.errors import (  # noqa: E402
 from edgeseg.recipe import load_recipe  # noqa: E402
 
 
-def run(recipe, runs_dir="runs"):
+def run(recipe, runs_dir="runs", resume: bool = False):
     """Runs a recipe (a `Recipe` or a path to one); see `edgeseg.pipeline.run`."""
     from edgeseg.pipeline import run as run_pipeline
 
     if isinstance(recipe, (str, os.PathLike)):
         recipe = load_recipe(recipe)
-    return run_pipeline(recipe, runs_dir)
+    return run_pipeline(recipe, runs_dir, resume=resume)
 
 
 def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None) -> dict:

@@ -15,15 +15,18 @@ log = logging.getLogger("edgeseg")
 class Commands:
     """edgeseg: Keras segmentation models to verified int8 .tflite files for phones."""
 
-    def export(self, recipe: str, runs_dir: str = "runs"):
+    def export(self, recipe: str, runs_dir: str = "runs", resume: bool = False):
         """Runs every stage of RECIPE into RUNS_DIR/<name>/ and prints where the model is.
+
+        With --resume, stages a previous run of the same recipe completed are reused: a run stopped
+        anywhere restarts after its last completed stage; editing stage k reruns from k.
 
         Exit codes: 0 done, 2 bad input (recipe, data, model), 3 a verification gate failed,
         4 a stage missed its target (e.g. sparsity), 1 a bug in edgeseg.
         """
         import edgeseg
 
-        result = edgeseg.run(edgeseg.load_recipe(str(recipe)), runs_dir=str(runs_dir))
+        result = edgeseg.run(edgeseg.load_recipe(str(recipe)), runs_dir=str(runs_dir), resume=bool(resume))
         for line in result.summary_lines():
             print(line)
 

@@ -7,6 +7,8 @@ Example:
 """
 
 import dataclasses
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -16,10 +18,10 @@ import yaml
 
 from edgeseg.data import load_split
 from edgeseg.errors import VerificationError
-from edgeseg.files import write_json_atomic
+from edgeseg.files import write_json_atomic, write_text_atomic
 from edgeseg.models.zoo import model_from_spec
 from edgeseg.report import write_report
-from edgeseg.stages import STAGES
+from edgeseg.stages import RESTORERS, STAGES
 from edgeseg.stages.base import PipelineState, StageContext
 
 log = logging.getLogger("edgeseg")
@@ -57,24 +59,29 @@ class RunResult:
         return lines
 
 
-def run(recipe, runs_dir: str | Path = "runs") -> RunResult:
+EXPORTED_FILES = ("model.tflite", "labels.txt", "edgeseg.json")
+
+
+def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResult:
     """Runs every stage of `recipe` into `<runs_dir>/<recipe.name>/`; returns the records.
 
     A failed gate raises `VerificationError` after the report is written; any failure leaves the
-    folders of the stages that completed, and a report that says which did.
+    folders of the stages that completed, and a report that says which did. With `resume`, the
+    leading stages whose record matches the recipe (same key) are reused from their folders.
     """
     data = recipe.data
     log.info("loading data (%s)", data.format)
     train, val = load_split(data, "train", recipe.seed), load_split(data, "val", recipe.seed)
     log.info("data: %d train and %d val images at %dx%d, %d classes", len(train), len(val), *data.input_size, len(data.classes))
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
-    # Only now that data and teacher are known good is the previous run of this name replaced.
-    run_dir = _fresh_run_dir(Path(runs_dir) / recipe.name)
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    # Only now that data and teacher are known good is the previous run of this name touched.
+    run_dir = Path(runs_dir) / recipe.name
+    records, state = _reused_stages(recipe, run_dir, state) if resume else ([], state)
+    _prepare_run_dir(run_dir, keep_stages=len(records))
+    write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
-    records: list[dict] = []
     stages = recipe.stage_items()
-    for index, (name, cfg) in enumerate(stages, start=1):
+    for index, (name, cfg) in enumerate(stages[len(records) :], start=len(records) + 1):
         stage_dir = run_dir / f"{index:02d}-{name}"
         stage_dir.mkdir(parents=True, exist_ok=True)
         log.info("[%d/%d] %s", index, len(stages), name)
@@ -87,7 +94,10 @@ def run(recipe, runs_dir: str | Path = "runs") -> RunResult:
         except KeyboardInterrupt:
             write_report(run_dir, recipe, records, "interrupted", f"interrupted during {name}")
             raise
-        record = {"stage": name, "index": index, "seconds": round(time.perf_counter() - started, 2), **outcome.record}
+        record = {
+            "stage": name, "index": index, "key": stage_key(recipe, index),
+            "seconds": round(time.perf_counter() - started, 2), **outcome.record,
+        }
         write_json_atomic(stage_dir / "record.json", record)
         records.append(record)
         log.info("[%d/%d] %s done in %.1fs%s", index, len(stages), name, record["seconds"], _headline(record))
@@ -100,13 +110,42 @@ def run(recipe, runs_dir: str | Path = "runs") -> RunResult:
     return RunResult(run_dir, records)
 
 
-def _fresh_run_dir(run_dir: Path) -> Path:
-    """An empty run folder; a previous run of the same name is replaced, so no stale model survives."""
-    if run_dir.exists():
+def stage_key(recipe, index: int) -> str:
+    """What stage `index` (1-based) depends on: seed, data, models and every stage up to it."""
+    dumped = recipe.model_dump(mode="json")
+    inputs = {key: dumped[key] for key in ("seed", "data", "teacher", "student")}
+    inputs["stages"] = dumped["stages"][:index]
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _reused_stages(recipe, run_dir: Path, state):
+    """The records and state of the leading stages a previous run of this recipe completed."""
+    records = []
+    for index, (name, _) in enumerate(recipe.stage_items(), start=1):
+        stage_dir = run_dir / f"{index:02d}-{name}"
+        record_path = stage_dir / "record.json"
+        if name not in RESTORERS or not record_path.is_file():
+            break
+        record = json.loads(record_path.read_text())
+        if record.get("key") != stage_key(recipe, index):
+            break
+        state = RESTORERS[name](state, stage_dir)
+        records.append(record)
+        log.info("[%d] %s reused from %s", index, name, stage_dir)
+    return records, state
+
+
+def _prepare_run_dir(run_dir: Path, keep_stages: int) -> None:
+    """Clears what a new run replaces: later stage folders, the report and any exported model."""
+    if run_dir.exists() and not keep_stages:
         log.info("replacing the previous run in %s", run_dir)
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stage_dir in sorted(run_dir.glob("[0-9][0-9]-*")):
+        if int(stage_dir.name[:2]) > keep_stages:
+            shutil.rmtree(stage_dir)
+    for name in (*EXPORTED_FILES, "report.json", "report.md"):
+        (run_dir / name).unlink(missing_ok=True)
 
 
 def _headline(record: dict) -> str:

@@ -6,7 +6,9 @@ Example:
     (96, 64, 64)
 """
 
-import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,13 +142,36 @@ def latency_by_threads(model: bytes, threads: list[int], runs: int = 30) -> dict
 
 
 def interpreter_memory_kib(model: bytes) -> int | None:
-    """Resident memory the interpreter adds (load, allocate, one invoke), from /proc; None elsewhere."""
-    statm = Path("/proc/self/statm")
-    if not statm.exists():
+    """Resident memory an interpreter adds (load, allocate, one invoke), measured in a fresh process.
+
+    A fresh process, because allocators keep freed memory: measured in this one after other
+    interpreters ran, the growth reads as zero. None where /proc is not available.
+    """
+    if not Path("/proc/self/status").exists():
         return None
-    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
-    before = int(statm.read_text().split()[1])
-    segmenter = TFLiteSegmenter(model, threads=1)
-    segmenter.predict_raw(np.zeros((*segmenter.input_size, 3), np.uint8))
-    after = int(statm.read_text().split()[1])
-    return max(0, after - before) * page_kib
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
+        file.write(model)
+        file.flush()
+        completed = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, file.name], capture_output=True, text=True, timeout=120)
+    lines = completed.stdout.split()
+    return int(lines[-1]) if completed.returncode == 0 and lines else None
+
+
+_MEMORY_PROBE = """
+import sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+def rss_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+
+before = rss_kib()
+interpreter = Interpreter(model_path=sys.argv[1], num_threads=1)
+interpreter.allocate_tensors()
+details = interpreter.get_input_details()[0]
+interpreter.set_tensor(details["index"], np.zeros(details["shape"], details["dtype"]))
+interpreter.invoke()
+print(rss_kib() - before)
+"""

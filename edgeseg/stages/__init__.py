@@ -1,6 +1,12 @@
-"""The stages a recipe can list, by their YAML name. Each is `apply(state, cfg, ctx) -> StageOutcome`."""
+"""The stages a recipe can list, by their YAML name. Each is `apply(state, cfg, ctx) -> StageOutcome`.
 
+`RESTORERS` rebuild the state after a completed stage from its folder, for `--resume`; `verify`
+and `export` have none, since they are quick and their output depends on the files they write.
+"""
+
+from edgeseg.models.io import load_model
 from edgeseg.stages import cluster, distill, export, prune, quantize, train, verify
+from edgeseg.stages.base import PipelineState
 
 STAGES = {
     "train": train.apply,
@@ -10,4 +16,25 @@ STAGES = {
     "quantize": quantize.apply,
     "verify": verify.apply,
     "export": export.apply,
+}
+
+
+def _restore_model(state: PipelineState, stage_dir) -> PipelineState:
+    return PipelineState(model=load_model(stage_dir / "model.keras"), teacher=state.teacher)
+
+
+def _restore_student(state: PipelineState, stage_dir) -> PipelineState:
+    return PipelineState(model=load_model(stage_dir / "model.keras"), teacher=state.model)
+
+
+def _restore_tflite(state: PipelineState, stage_dir) -> PipelineState:
+    return PipelineState(model=state.model, teacher=state.teacher, tflite=(stage_dir / "model.tflite").read_bytes())
+
+
+RESTORERS = {
+    "train": _restore_model,
+    "distill": _restore_student,
+    "prune": _restore_model,
+    "cluster": _restore_model,
+    "quantize": _restore_tflite,
 }

@@ -89,7 +89,9 @@ def _plots(float_model, int8_model, scores: dict, cfg, ctx) -> list[str]:
         plot_confusion(scores["int8"]["confusion_matrix"], ctx.class_names, plots_dir / "confusion_matrix.png"),
     ]
     if cfg.gallery_images:
-        images, truths = ctx.val.images[: cfg.gallery_images], ctx.val.labels[: cfg.gallery_images]
+        # Evenly spaced, since neighbouring images of a video-derived split are near duplicates.
+        picks = np.unique(np.linspace(0, len(ctx.val) - 1, cfg.gallery_images).round().astype(int))
+        images, truths = ctx.val.images[picks], ctx.val.labels[picks]
         colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
         written.append(plot_gallery(
             images, truths, float_model.predict_labels(images), int8_model.predict_labels(images), colors,

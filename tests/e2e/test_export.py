@@ -2,8 +2,10 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -102,3 +104,35 @@ def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_pa
     assert (run_dir / "01-train" / "model.keras").is_file() and (run_dir / "02-quantize" / "model.tflite").is_file()
     assert not (run_dir / "model.tflite").exists(), "a model that failed its gate must not be exported"
     assert "verify.min_miou" in (run_dir / "report.md").read_text()
+
+
+def test_a_killed_run_resumes_to_the_same_model(exported, tmp_path):
+    reference_dir = exported[0]
+    recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
+    run_dir = tmp_path / "runs" / "tiny"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(recipe)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not (run_dir / "02-distill" / "record.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (run_dir / "02-distill" / "record.json").exists() and not (run_dir / "model.tflite").exists()
+
+    resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "[1] train reused" in resumed.stderr and "[2] distill reused" in resumed.stderr
+    assert "[3/7] prune" in resumed.stderr
+    assert (run_dir / "model.tflite").read_bytes() == (reference_dir / "model.tflite").read_bytes()
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "completed" and len(report["completed_stages"]) == 7
+
+    edited = tiny_recipe_dict()
+    edited["stages"][2]["prune"]["target_sparsity"] = 0.6
+    write_yaml(recipe, edited)
+    rerun = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "[2] distill reused" in rerun.stderr and "prune reused" not in rerun.stderr
+    prune_record = json.loads((run_dir / "03-prune" / "record.json").read_text())
+    assert prune_record["target_sparsity"] == 0.6

@@ -84,12 +84,17 @@ def test_jpeg_images_load(tmp_path):
     assert split.images.shape == (2, 32, 32, 3)
 
 
-def test_label_map_turns_a_255_mask_into_ids(tmp_path):
-    root = tmp_path / "ds"
+def write_binary_mask_dataset(root):
+    """One image whose label is 0 on the left half and 255 on the right, as binary masks are stored."""
     mask = np.zeros((IMAGE_HEIGHT, IMAGE_WIDTH), np.uint8)
     mask[:, IMAGE_WIDTH // 2 :] = 255
     write_image(root / "train" / "images" / "a.png")
     write_label(root / "train" / "labels" / "a.png", mask)
+
+
+def test_label_map_turns_a_255_mask_into_ids(tmp_path):
+    root = tmp_path / "ds"
+    write_binary_mask_dataset(root)
     data = parse_data({"format": "folder", "root": str(root), "classes": ["background", "object"],
                        "input_size": [32, 32], "label_map": {255: 1}})
     labels = load_split(data, "train", seed=0).labels
@@ -99,10 +104,7 @@ def test_label_map_turns_a_255_mask_into_ids(tmp_path):
 
 def test_without_label_map_a_255_mask_is_ignore(tmp_path):
     root = tmp_path / "ds"
-    mask = np.zeros((IMAGE_HEIGHT, IMAGE_WIDTH), np.uint8)
-    mask[:, IMAGE_WIDTH // 2 :] = 255
-    write_image(root / "train" / "images" / "a.png")
-    write_label(root / "train" / "labels" / "a.png", mask)
+    write_binary_mask_dataset(root)
     data = parse_data({"format": "folder", "root": str(root), "classes": ["background", "object"], "input_size": [32, 32]})
     assert set(np.unique(load_split(data, "train", seed=0).labels)) == {0, 255}
 
