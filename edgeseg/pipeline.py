@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from edgeseg.data import load_split
-from edgeseg.errors import VerificationError
+from edgeseg.errors import EdgesegError, VerificationError
 from edgeseg.files import write_json_atomic, write_text_atomic
 from edgeseg.models.zoo import model_from_spec
 from edgeseg.report import write_report
@@ -77,8 +77,11 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
     # Only now that data and teacher are known good is the previous run of this name touched.
     run_dir = Path(runs_dir) / recipe.name
     records, state = _reused_stages(recipe, run_dir, state) if resume else ([], state)
-    _prepare_run_dir(run_dir, keep_stages=len(records))
-    write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    try:
+        _prepare_run_dir(run_dir, keep_stages=len(records))
+        write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    except OSError as error:
+        raise _write_error(error, run_dir) from None
     ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
     stages = recipe.stage_items()
     for index, (name, cfg) in enumerate(stages[len(records) :], start=len(records) + 1):
@@ -88,11 +91,14 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
         started = time.perf_counter()
         try:
             outcome = STAGES[name](state, cfg, dataclasses.replace(ctx, stage_dir=stage_dir))
+        except OSError as error:
+            _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
+            raise _write_error(error, run_dir) from None
         except Exception as error:
-            write_report(run_dir, recipe, records, "failed", f"{name}: {error}")
+            _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
             raise
         except KeyboardInterrupt:
-            write_report(run_dir, recipe, records, "interrupted", f"interrupted during {name}")
+            _report_if_possible(run_dir, recipe, records, "interrupted", f"interrupted during {name}")
             raise
         record = {
             "stage": name, "index": index, "key": stage_key(recipe, index),
@@ -133,6 +139,18 @@ def _reused_stages(recipe, run_dir: Path, state):
         records.append(record)
         log.info("[%d] %s reused from %s", index, name, stage_dir)
     return records, state
+
+
+def _write_error(error: OSError, run_dir: Path) -> EdgesegError:
+    """A full, read-only or forbidden disk is the user's to fix: one line naming the file."""
+    return EdgesegError(f"{error.filename or run_dir}: cannot write the run folder: {error.strerror or error}")
+
+
+def _report_if_possible(run_dir: Path, recipe, records: list, status: str, error: str) -> None:
+    try:
+        write_report(run_dir, recipe, records, status, error)
+    except OSError as report_error:  # e.g. the disk that failed the stage is full
+        log.warning("could not write the report in %s: %s", run_dir, report_error.strerror or report_error)
 
 
 def _prepare_run_dir(run_dir: Path, keep_stages: int) -> None:

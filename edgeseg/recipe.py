@@ -205,6 +205,7 @@ class ModelSpec(_Section):
     output_stride: Literal[8, 16] = 16
     weights: Path | None = Field(None, description="a weights file (.h5 / .weights.h5) to start from")
     path: Path | None = Field(None, description="a saved model (.keras, .h5, SavedModel) to use as is")
+    trust_model_code: bool = Field(False, description="allow Lambda layers (arbitrary Python) in `path`")
 
     @field_validator("weights", "path")
     @classmethod

@@ -53,7 +53,13 @@ def _list_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; expected <root>/<split>/images and <root>/<split>/labels")
     files: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as error:
+        raise DataError(f"{folder}: cannot list the folder: {error.strerror}") from None
+    for path in entries:
+        if path.suffix.lower() in suffixes and not path.is_file() and path.is_symlink():
+            raise DataError(f"{path}: a broken or looping symbolic link")
         if path.suffix.lower() in suffixes and path.is_file():
             if path.stem in files:
                 raise DataError(f"{path}: two files share the stem '{path.stem}' ({files[path.stem].name})")

@@ -1,6 +1,7 @@
 """Loading and saving models, with errors that say which file and what to do."""
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from edgeseg._keras import keras
 from edgeseg.errors import ModelError
 from edgeseg.files import atomic_path
 from edgeseg.models.copying import copy_model
+
+LAMBDA_LAYER = re.compile(r'\\?"class_name\\?":\s*\\?"Lambda\\?"')
 
 
 def save_model(model: keras.Model, path: Path) -> Path:
@@ -21,8 +24,12 @@ def save_model(model: keras.Model, path: Path) -> Path:
     return path
 
 
-def load_model(path: Path) -> keras.Model:
-    """Loads a `.keras`, `.h5` or SavedModel segmentation model with `safe_mode` on.
+def load_model(path: Path, trust_model_code: bool = False) -> keras.Model:
+    """Loads a `.keras`, `.h5` or SavedModel segmentation model.
+
+    `Lambda` layers carry arbitrary Python code that runs when the file loads, so a file holding
+    one is refused unless `trust_model_code` is set; `.keras` files load with `safe_mode` on
+    otherwise.
 
     Example:
         >>> teacher = load_model(Path("runs/quickstart/01-train/model.keras"))
@@ -32,8 +39,16 @@ def load_model(path: Path) -> keras.Model:
         raise ModelError(f"{path}: model file not found")
     if path.suffix == ".keras":
         _refuse_keras3_file(path)
+    if not trust_model_code and LAMBDA_LAYER.search(_model_config_text(path)):
+        raise ModelError(
+            f"{path}: contains Lambda layers, which run arbitrary Python code when loaded; set "
+            "trust_model_code: true in its teacher/student section only if you trust where the file came from"
+        )
     try:
-        model = keras.models.load_model(path, compile=False, safe_mode=True) if path.suffix == ".keras" else keras.models.load_model(path, compile=False)
+        if path.suffix == ".keras":
+            model = keras.models.load_model(path, compile=False, safe_mode=not trust_model_code)
+        else:
+            model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many unrelated types for a bad file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{path}: not a loadable Keras model ({first_line[:200]})") from None
@@ -66,6 +81,24 @@ def check_segmentation_model(model: keras.Model, source: str, input_size=None, n
         raise ModelError(f"{source}: model input is {list(in_shape[1:3])} but data.input_size is {list(input_size)}")
     if num_classes is not None and out_shape[-1] != num_classes:
         raise ModelError(f"{source}: model predicts {out_shape[-1]} classes but the data has {num_classes}")
+
+
+def _model_config_text(path: Path) -> str:
+    """The architecture description stored in a model file, as text ("" when there is none)."""
+    try:
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                return archive.read("config.json").decode(errors="replace") if "config.json" in archive.namelist() else ""
+        if path.suffix == ".h5":
+            import h5py
+
+            with h5py.File(path, "r") as file:
+                config = file.attrs.get("model_config", "")
+                return config.decode(errors="replace") if isinstance(config, bytes) else str(config)
+        metadata = path / "keras_metadata.pb"
+        return metadata.read_bytes().decode(errors="replace") if metadata.is_file() else ""
+    except (OSError, zipfile.BadZipFile):
+        return ""  # the loader below reports an unreadable file with its own message
 
 
 def _refuse_keras3_file(path: Path) -> None:

@@ -40,6 +40,6 @@ def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.
         return build_model(spec, input_size, num_classes, seed)
     from edgeseg.models.io import check_segmentation_model, load_model
 
-    model = load_model(spec.path)
+    model = load_model(spec.path, trust_model_code=spec.trust_model_code)
     check_segmentation_model(model, str(spec.path), input_size, num_classes)
     return model

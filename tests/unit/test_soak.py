@@ -1,0 +1,13 @@
+"""The soak helper runs frames through a real .tflite and reports memory samples."""
+
+from edgeseg.soak import interpreter_soak, resident_kib
+from edgeseg.stages.quantize import convert_float
+
+
+def test_soak_samples_memory_over_the_frames(tmp_path, tiny_model):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(convert_float(tiny_model))
+    result = interpreter_soak(path, frames=200, samples=4)
+    assert result["frames"] == 200 and len(result["rss_kib"]) == 4
+    assert result["rss_growth_kib"] == result["rss_kib"][-1] - result["rss_kib"][0]
+    assert 0 < resident_kib() and all(sample > 0 for sample in result["rss_kib"])
