@@ -49,10 +49,6 @@ class TFLiteSegmenter:
         self.input_size = (int(shape[1]), int(shape[2]))
 
     @property
-    def size_bytes(self) -> int:
-        return len(self.content)
-
-    @property
     def input_quantization(self) -> tuple[float, int]:
         """(scale, zero_point) of the input; (0.0, 0) for a float input."""
         return tuple(self.input["quantization"])
@@ -107,19 +103,20 @@ class TFLiteSegmenter:
 
     def float_ops(self) -> list[str]:
         """Ops computing in float: in a full-integer model, each one is a fallback to flag."""
-        return sorted({op["op"] for op in self.op_summary() if "float32" in op["outputs"]})
+        return _float_ops(self.op_summary())
 
     def op_report(self) -> dict:
         """Op types with counts and dtypes, float ops, and ops outside the GPU delegate's documented list."""
+        summary = self.op_summary()
         counts: dict[str, dict] = {}
-        for op in self.op_summary():
+        for op in summary:
             entry = counts.setdefault(op["op"], {"op": op["op"], "count": 0, "dtypes": set()})
             entry["count"] += 1
             entry["dtypes"].update(op["inputs"] + op["outputs"])
         ops = [{**entry, "dtypes": sorted(entry["dtypes"])} for entry in sorted(counts.values(), key=lambda e: -e["count"])]
         return {
             "ops": ops,
-            "float_ops": self.float_ops(),
+            "float_ops": _float_ops(summary),
             "not_gpu_delegate_ops": sorted(name for name in counts if name not in GPU_DELEGATE_OPS),
         }
 
@@ -134,6 +131,10 @@ class TFLiteSegmenter:
             info = np.iinfo(dtype)
             return np.clip(np.round(image / scale + zero_point), info.min, info.max).astype(dtype)
         return image.astype(dtype)
+
+
+def _float_ops(summary: list[dict]) -> list[str]:
+    return sorted({op["op"] for op in summary if "float32" in op["outputs"]})
 
 
 def latency_by_threads(model: bytes, threads: list[int], runs: int = 30) -> dict[str, dict]:

@@ -62,13 +62,14 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
             f"quantize: input quantization is (scale, zero_point)={segmenter.input_quantization}; "
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
         )
+    ops = segmenter.op_report()
     record = {
         "mode": cfg.mode,
         "artifact": str(path.relative_to(ctx.run_dir)),
         "calibration_images": cfg.calibration_images,
         "input_quantization": list(segmenter.input_quantization),
-        "float_ops": segmenter.float_ops(),
-        "ops": sorted({op["op"] for op in segmenter.op_summary()}),
+        "float_ops": ops["float_ops"],
+        "ops": sorted(op["op"] for op in ops["ops"]),
         **file_sizes(path),
     }
     return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite), record)
