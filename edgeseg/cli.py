@@ -53,6 +53,28 @@ class Commands:
         for name, iou in zip(scores["classes"], scores["per_class_iou"]):
             print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
 
+    def demo(self, export: str, source: str = "0", save: str | None = None, no_window: bool = False,
+             threads: int = 2, max_frames: int | None = None, web: bool = False, host: str = "127.0.0.1",
+             port: int = 8000):
+        """Runs EXPORT (a run folder or a .tflite with its edgeseg.json) live on a camera, video or images.
+
+        --source 0|video.mp4|images/   what to segment (a camera index, a video, a folder of images)
+        --save out.mp4|frames/         keep what is shown, as a video or as numbered PNG frames
+        --no-window                    headless (with --save); keys in the window: o overlay, q quit
+        --web                          serve the browser demo (LiteRT.js) on http://HOST:PORT instead
+        """
+        if web:
+            from edgeseg.demo.web import serve
+
+            serve(str(export), host=str(host), port=int(port))
+            return
+        from edgeseg.demo.desktop import run_demo
+
+        stats = run_demo(str(export), source=str(source), save=None if save is None else str(save),
+                         window=not no_window, threads=int(threads), max_frames=max_frames)
+        print(f"demo: {stats.frames} frames, interpreter {stats.mean_inference_ms:.2f} ms/frame, "
+              f"{stats.fps:.1f} FPS overall" + (f"; saved to {save}" if save is not None else ""))
+
     def schema(self):
         """Prints the recipe JSON Schema, for editors' completion and validation."""
         from edgeseg.recipe import recipe_json_schema

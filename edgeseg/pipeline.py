@@ -77,20 +77,24 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
     # Only now that data and teacher are known good is the previous run of this name touched.
     run_dir = Path(runs_dir) / recipe.name
     records, state = _reused_stages(recipe, run_dir, state) if resume else ([], state)
+    stages = recipe.stage_items()
+    # Resuming keeps the folder of the first stage to rerun too: its training checkpoint, if its
+    # key still matches, holds the epochs that stage completed.
+    kept = [stage_folder(index, name) for index, (name, _) in enumerate(stages[: len(records) + 1], start=1)]
     try:
-        _prepare_run_dir(run_dir, keep_stages=len(records))
+        _prepare_run_dir(run_dir, kept if resume else None)
         write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     except OSError as error:
         raise _write_error(error, run_dir) from None
     ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
-    stages = recipe.stage_items()
     for index, (name, cfg) in enumerate(stages[len(records) :], start=len(records) + 1):
-        stage_dir = run_dir / f"{index:02d}-{name}"
+        stage_dir = run_dir / stage_folder(index, name)
         stage_dir.mkdir(parents=True, exist_ok=True)
         log.info("[%d/%d] %s", index, len(stages), name)
+        stage_ctx = dataclasses.replace(ctx, stage_dir=stage_dir, stage_key=stage_key(recipe, index))
         started = time.perf_counter()
         try:
-            outcome = STAGES[name](state, cfg, dataclasses.replace(ctx, stage_dir=stage_dir))
+            outcome = STAGES[name](state, cfg, stage_ctx)
         except OSError as error:
             _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
             raise _write_error(error, run_dir) from None
@@ -101,7 +105,7 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
             _report_if_possible(run_dir, recipe, records, "interrupted", f"interrupted during {name}")
             raise
         record = {
-            "stage": name, "index": index, "key": stage_key(recipe, index),
+            "stage": name, "index": index, "key": stage_ctx.stage_key,
             "seconds": round(time.perf_counter() - started, 2), **outcome.record,
         }
         write_json_atomic(stage_dir / "record.json", record)
@@ -124,11 +128,16 @@ def stage_key(recipe, index: int) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def stage_folder(index: int, name: str) -> str:
+    """`03-prune`: the folder of stage `index` (1-based) in the run folder."""
+    return f"{index:02d}-{name}"
+
+
 def _reused_stages(recipe, run_dir: Path, state):
     """The records and state of the leading stages a previous run of this recipe completed."""
     records = []
     for index, (name, _) in enumerate(recipe.stage_items(), start=1):
-        stage_dir = run_dir / f"{index:02d}-{name}"
+        stage_dir = run_dir / stage_folder(index, name)
         record_path = stage_dir / "record.json"
         if name not in RESTORERS or not record_path.is_file():
             break
@@ -153,14 +162,15 @@ def _report_if_possible(run_dir: Path, recipe, records: list, status: str, error
         log.warning("could not write the report in %s: %s", run_dir, report_error.strerror or report_error)
 
 
-def _prepare_run_dir(run_dir: Path, keep_stages: int) -> None:
-    """Clears what a new run replaces: later stage folders, the report and any exported model."""
-    if run_dir.exists() and not keep_stages:
+def _prepare_run_dir(run_dir: Path, kept_folders: list[str] | None) -> None:
+    """Clears what a new run replaces: the whole folder, or, resuming, all but `kept_folders`; always
+    the report and any exported model."""
+    if run_dir.exists() and kept_folders is None:
         log.info("replacing the previous run in %s", run_dir)
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stage_dir in sorted(run_dir.glob("[0-9][0-9]-*")):
-        if int(stage_dir.name[:2]) > keep_stages:
+        if stage_dir.name not in kept_folders:
             shutil.rmtree(stage_dir)
     for name in (*EXPORTED_FILES, "report.json", "report.md"):
         (run_dir / name).unlink(missing_ok=True)

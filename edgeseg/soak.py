@@ -1,8 +1,9 @@
-"""Long-running use of the interpreter path, measuring resident memory as frames go by.
+"""Long-running use of the interpreter path and of the desktop demo, resident memory sampled as frames go by.
 
 Example:
-    >>> result = interpreter_soak(Path("runs/quickstart/model.tflite"), frames=10_000)
-    >>> result["rss_growth_kib"]
+    >>> interpreter_soak(Path("runs/quickstart/model.tflite"), frames=10_000)["rss_growth_kib"]
+    0
+    >>> demo_soak(Path("runs/quickstart"), frames=10_000)["rss_growth_kib"]
     0
 """
 
@@ -12,6 +13,8 @@ import numpy as np
 
 from edgeseg.progress import progress
 from edgeseg.tflite import TFLiteSegmenter
+
+CAMERA_FRAME_SIZE = (480, 640)
 
 
 def resident_kib() -> int:
@@ -23,18 +26,38 @@ def resident_kib() -> int:
 
 
 def interpreter_soak(model: Path, frames: int = 10_000, threads: int = 2, samples: int = 10, seed: int = 0) -> dict:
-    """Runs `frames` random camera frames through the `.tflite` as the demos do (predict + argmax).
-
-    RSS is sampled `samples` times; growth is counted from the first sample, taken after warm-up
-    frames, so one-time allocations do not count as a leak.
-    """
+    """Runs `frames` random frames at the model's size through the `.tflite` (predict + argmax), as `eval` does."""
     segmenter = TFLiteSegmenter(Path(model), threads=threads)
-    frame_pool = np.random.default_rng(seed).integers(0, 256, (8, *segmenter.input_size, 3), dtype=np.uint8)
+    pool = np.random.default_rng(seed).integers(0, 256, (8, *segmenter.input_size, 3), dtype=np.uint8)
+    return {"model": str(model), "path": "interpreter", "threads": threads,
+            **_sampled_rss(lambda index: segmenter.predict_labels(pool[index % len(pool)][None]), frames, samples)}
+
+
+def demo_soak(export: Path, frames: int = 10_000, threads: int = 2, samples: int = 10, seed: int = 0) -> dict:
+    """Runs `frames` random 640x480 camera frames through the desktop demo's whole frame path.
+
+    That is resize, interpreter, argmax, mask upscaling, overlay and status bar: all but the
+    window and the capture device, which a headless machine does not have.
+    """
+    from edgeseg.demo.contract import load_export
+    from edgeseg.demo.desktop import DesktopDemo
+
+    demo = DesktopDemo(load_export(export), threads)
+    pool = np.random.default_rng(seed).integers(0, 256, (8, *CAMERA_FRAME_SIZE, 3), dtype=np.uint8)
+    return {"model": str(export), "path": "desktop demo", "threads": threads,
+            **_sampled_rss(lambda index: demo.render(pool[index % len(pool)], frame_seconds=0.01), frames, samples)}
+
+
+def _sampled_rss(process_frame, frames: int, samples: int) -> dict:
+    """Calls `process_frame(index)` `frames` times, sampling RSS `samples` times.
+
+    Growth is counted from the first sample, taken after the first tenth of the frames, so
+    one-time allocations do not count as a leak.
+    """
     every = max(1, frames // samples)
     rss = []
     for index in progress(range(frames), desc="soak", unit="frame"):
-        segmenter.predict_labels(frame_pool[index % len(frame_pool)][None])
+        process_frame(index)
         if index % every == every - 1:
             rss.append(resident_kib())
-    return {"model": str(model), "frames": frames, "threads": threads, "rss_kib": rss,
-            "rss_growth_kib": rss[-1] - rss[0]}
+    return {"frames": frames, "rss_kib": rss, "rss_growth_kib": rss[-1] - rss[0]}

@@ -1,18 +1,74 @@
 """The one training loop every training stage uses: optimizer, schedule, validation mIoU, best weights.
 
+Every epoch ends with a checkpoint in `<stage_dir>/checkpoint/` (weights, optimizer, validation
+history, best weights), so a stage killed at epoch k resumes at epoch k+1 with `--resume` and ends
+with the same weights as an uninterrupted run. The checkpoint is removed once the stage is done.
+
 Example:
     >>> history = fit_segmentation(model, model, cfg=TrainConfig(epochs=3), ctx=ctx)
 """
 
+import json
 import logging
+import shutil
 import sys
 
-from edgeseg._keras import keras
+import numpy as np
+
+from edgeseg._keras import keras, tf
+from edgeseg.files import atomic_path, write_json_atomic
 from edgeseg.data.pipeline import steps_per_epoch, training_batches
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.losses import MaskedCrossEntropy
 
 log = logging.getLogger("edgeseg")
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves what resuming after an epoch needs; restores it when its key matches the stage's.
+
+    The TensorFlow checkpoint is written first and `progress.json` last, naming it: a kill between
+    the two leaves the previous epoch's pair intact (two checkpoints are kept).
+    """
+
+    def __init__(self, folder, key: str, scored_model, optimizer, validation):
+        super().__init__()
+        self.folder, self.key, self.validation = folder, key, validation
+        self.checkpoint = tf.train.Checkpoint(model=scored_model, optimizer=optimizer)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(folder), max_to_keep=2)
+
+    @property
+    def progress_path(self):
+        return self.folder / "progress.json"
+
+    def restore(self) -> int:
+        """Restores the last completed epoch of this stage, if any; returns how many epochs it had done."""
+        if not self.progress_path.is_file():
+            return 0
+        progress = json.loads(self.progress_path.read_text())
+        if progress.get("key") != self.key:
+            shutil.rmtree(self.folder)  # made by another recipe: starting over is the only correct thing
+            return 0
+        self.checkpoint.read(str(self.folder / progress["checkpoint"])).assert_existing_objects_matched()
+        validation = self.validation
+        validation.history = progress["history"]
+        validation.best_miou, validation.best_epoch = progress["best_miou"], progress["best_epoch"]
+        if validation.keep_best and progress["best_epoch"]:
+            with np.load(self.folder / "best_weights.npz") as saved:
+                validation.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+        return progress["epochs_done"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        validation = self.validation
+        if validation.keep_best and validation.best_epoch == epoch + 1:
+            with atomic_path(self.folder / "best_weights.npz") as temporary:
+                with open(temporary, "wb") as file:
+                    np.savez(file, **{f"w{i}": w for i, w in enumerate(validation.best_weights)})
+        saved = self.manager.save(checkpoint_number=epoch + 1)
+        write_json_atomic(self.progress_path, {
+            "key": self.key, "epochs_done": epoch + 1, "checkpoint": saved.rsplit("/", 1)[-1],
+            "history": validation.history, "best_miou": validation.best_miou, "best_epoch": validation.best_epoch,
+        })
 
 
 class ValidationMiou(keras.callbacks.Callback):
@@ -50,11 +106,16 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     steps = steps_per_epoch(ctx.train, ctx.batch_size)
     trainer.compile(optimizer=_optimizer(cfg, steps), loss=MaskedCrossEntropy(ctx.ignore_index))
     validation = ValidationMiou(scored_model, ctx, keep_best)
-    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed)
+    checkpoint = EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)
+    epochs_done = checkpoint.restore()
+    if epochs_done:
+        log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoint.folder)
+    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps)
     trainer.fit(
-        batches, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=[*callbacks, validation],
-        verbose=1 if sys.stderr.isatty() else 0,
+        batches, epochs=cfg.epochs, initial_epoch=epochs_done, steps_per_epoch=steps,
+        callbacks=[*callbacks, validation, checkpoint], verbose=1 if sys.stderr.isatty() else 0,
     )
+    shutil.rmtree(checkpoint.folder, ignore_errors=True)
     return {
         "epochs": validation.history,
         "best_val_miou": validation.best_miou,

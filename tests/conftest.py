@@ -29,3 +29,14 @@ def tiny_model():
     from edgeseg.recipe import ModelSpec
 
     return build_model(ModelSpec(arch="lraspp", alpha=0.35), (32, 32), 4, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tmp_path_factory):
+    """The run folder of a 32 px model trained one epoch and exported: model.tflite, edgeseg.json, labels.txt."""
+    import edgeseg
+    from edgeseg.recipe import parse_recipe
+
+    recipe = tiny_recipe_dict(stages=[{"train": {"epochs": 1}}, {"quantize": {"calibration_images": 16}}, {"export": {}}])
+    del recipe["student"]
+    return edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path_factory.mktemp("export")).run_dir

@@ -1,16 +1,19 @@
-"""Soak the interpreter path: N frames through a `.tflite`, resident memory sampled as it goes.
+"""Soak the interpreter path, or the desktop demo's frame path: N frames, resident memory sampled as it goes.
 
     python tools/soak_interpreter.py runs/quickstart/model.tflite --frames 10000
+    python tools/soak_interpreter.py runs/quickstart --demo --frames 10000
 """
 
 import argparse
 import json
 
-from edgeseg.soak import interpreter_soak
+from edgeseg.soak import demo_soak, interpreter_soak
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("model")
+parser.add_argument("model", help="a .tflite (interpreter path), or an export folder or .tflite with edgeseg.json (--demo)")
+parser.add_argument("--demo", action="store_true", help="soak the desktop demo's frame path at 640x480")
 parser.add_argument("--frames", type=int, default=10_000)
 parser.add_argument("--threads", type=int, default=2)
 arguments = parser.parse_args()
-print(json.dumps(interpreter_soak(arguments.model, arguments.frames, arguments.threads), indent=2))
+soak = demo_soak if arguments.demo else interpreter_soak
+print(json.dumps(soak(arguments.model, arguments.frames, arguments.threads), indent=2))

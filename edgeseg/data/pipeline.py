@@ -8,8 +8,11 @@ from edgeseg._keras import tf
 from edgeseg.data.split import SegmentationSplit
 
 
-def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: int) -> tf.data.Dataset:
+def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: int, skip_batches: int = 0) -> tf.data.Dataset:
     """An endless stream of augmented (float32 image 0..255, int32 label) batches.
+
+    `skip_batches` starts the stream where an earlier one stood after that many batches (to resume
+    training); skipped examples are never augmented.
 
     Example:
         >>> batches = training_batches(train, 16, recipe.data.augment, seed=0)
@@ -17,7 +20,7 @@ def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: i
     """
     dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).repeat()
-    dataset = dataset.enumerate()
+    dataset = dataset.enumerate().skip(skip_batches * batch_size)
 
     def prepare(position, example):
         image, label = example

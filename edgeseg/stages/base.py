@@ -30,6 +30,8 @@ class StageContext:
     run_dir: Path
     recipe: object
     stage_dir: Path = Path(".")
+    stage_key: str = ""
+    """The hash of what the stage depends on; a training checkpoint is resumed only under the same key."""
 
     @property
     def num_classes(self) -> int:

@@ -106,18 +106,23 @@ def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_pa
     assert "verify.min_miou" in (run_dir / "report.md").read_text()
 
 
+def export_killed_once_exists(recipe, path, cwd):
+    """Runs `edgeseg export RECIPE` and SIGKILLs it as soon as `path` exists (or it ends)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(recipe)], cwd=cwd, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while not path.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def test_a_killed_run_resumes_to_the_same_model(exported, tmp_path):
     reference_dir = exported[0]
     recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
     run_dir = tmp_path / "runs" / "tiny"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(recipe)], cwd=tmp_path, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while not (run_dir / "02-distill" / "record.json").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    export_killed_once_exists(recipe, run_dir / "02-distill" / "record.json", cwd=tmp_path)
     assert (run_dir / "02-distill" / "record.json").exists() and not (run_dir / "model.tflite").exists()
 
     resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
@@ -136,3 +141,22 @@ def test_a_killed_run_resumes_to_the_same_model(exported, tmp_path):
     assert "[2] distill reused" in rerun.stderr and "prune reused" not in rerun.stderr
     prune_record = json.loads((run_dir / "03-prune" / "record.json").read_text())
     assert prune_record["target_sparsity"] == 0.6
+
+
+def test_a_run_killed_mid_stage_resumes_from_its_last_epoch(exported, tmp_path):
+    reference_dir = exported[0]
+    recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
+    train_dir = tmp_path / "runs" / "tiny" / "01-train"
+    progress = train_dir / "checkpoint" / "progress.json"
+    export_killed_once_exists(recipe, progress, cwd=tmp_path)
+    assert json.loads(progress.read_text())["epochs_done"] == 1, "killed after the first of two epochs"
+    assert not (train_dir / "record.json").exists()
+
+    resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming at epoch 2 of 2" in resumed.stderr
+    assert (tmp_path / "runs" / "tiny" / "model.tflite").read_bytes() == (reference_dir / "model.tflite").read_bytes()
+    train_record = json.loads((train_dir / "record.json").read_text())
+    assert [epoch["epoch"] for epoch in train_record["epochs"]] == [1, 2]
+    assert not (train_dir / "checkpoint").exists(), "a completed stage removes its checkpoint"
+

@@ -119,3 +119,30 @@ def test_prune_reaches_its_target_even_in_a_single_step(tiny_model, tiny_context
     one_batch = replace(tiny_context, batch_size=len(tiny_context.train))
     outcome = run_stage_test("prune", PipelineState(tiny_model), one_batch, target_sparsity=0.5, epochs=1)
     assert outcome.record["sparsity"] >= 0.49
+
+
+def test_training_checkpoints_each_epoch_and_resumes_only_under_its_key(tiny_model, tiny_context):
+    import dataclasses
+
+    from edgeseg._keras import keras
+    from edgeseg.recipe import TrainConfig
+    from edgeseg.training import EpochCheckpoint, ValidationMiou, fit_segmentation
+
+    folder = tiny_context.stage_dir / "checkpoint"
+    context = dataclasses.replace(tiny_context, stage_key="key-a")
+    validation = ValidationMiou(tiny_model, context, keep_best=True)
+    checkpoint = EpochCheckpoint(folder, "key-a", tiny_model, keras.optimizers.Adam(), validation)
+    validation.history, validation.best_miou, validation.best_epoch = [{"epoch": 1, "loss": 1.0, "val_miou": 0.1}], 0.1, 1
+    validation.best_weights = tiny_model.get_weights()
+    checkpoint.on_epoch_end(0)
+    progress = json.loads((folder / "progress.json").read_text())
+    assert progress["epochs_done"] == 1 and progress["key"] == "key-a" and (folder / "best_weights.npz").is_file()
+
+    resumed_validation = ValidationMiou(tiny_model, context, keep_best=True)
+    assert EpochCheckpoint(folder, "key-a", tiny_model, keras.optimizers.Adam(), resumed_validation).restore() == 1
+    assert resumed_validation.history == validation.history and weights_equal(resumed_validation.best_weights, validation.best_weights)
+    assert EpochCheckpoint(folder, "key-b", tiny_model, keras.optimizers.Adam(), ValidationMiou(tiny_model, context, True)).restore() == 0
+    assert not folder.exists(), "a checkpoint made under another key is discarded, not resumed"
+
+    fit = fit_segmentation(tiny_model, tiny_model, TrainConfig(epochs=1), context)
+    assert fit["epochs"][0]["epoch"] == 1 and not folder.exists(), "a finished stage leaves no checkpoint"

@@ -1,0 +1,1 @@
+"""Live demos of an exported model: desktop (OpenCV), browser (LiteRT.js); all read `edgeseg.json`."""

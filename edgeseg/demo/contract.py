@@ -1,0 +1,104 @@
+"""The pre/post-processing contract every demo and app shares, read from an export's `edgeseg.json`.
+
+Camera frame (RGB uint8, any size) -> stretched to the model's height x width, bilinear -> fed as
+is (the uint8 input maps raw 0..255 exactly) -> argmax over the logits' last axis -> class ids ->
+`classes[i].color`. The Android app and the browser page implement the same steps.
+
+Example:
+    >>> export = load_export("runs/quickstart")
+    >>> ids = export.class_ids(export.segmenter().predict_raw(export.preprocess(frame)))
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg.errors import ModelError
+
+# What an app must find in edgeseg.json: dotted paths into the JSON object.
+REQUIRED_FIELDS = (
+    "format", "model", "input.height", "input.width", "input.channels", "input.color_order", "input.dtype",
+    "input.quantization.scale", "input.quantization.zero_point", "output.kind", "output.shape", "output.dtype",
+    "output.quantization.scale", "output.quantization.zero_point", "classes", "ignore_index",
+)
+SUPPORTED_FORMAT = "edgeseg/1"
+
+
+@dataclass(frozen=True)
+class Export:
+    """An exported model and its description: what a demo needs to run it on camera frames."""
+
+    model_path: Path
+    description: dict
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.description["input"]["height"], self.description["input"]["width"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return [entry["name"] for entry in self.description["classes"]]
+
+    @property
+    def colors(self) -> list[list[int]]:
+        return [entry["color"] for entry in self.description["classes"]]
+
+    def preprocess(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """The frame stretched to the model's input size with bilinear interpolation, RGB uint8."""
+        height, width = self.input_size
+        if frame_rgb.shape[:2] == (height, width):
+            return np.ascontiguousarray(frame_rgb, dtype=np.uint8)
+        return cv2.resize(frame_rgb, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.uint8)
+
+    @staticmethod
+    def class_ids(raw_output: np.ndarray) -> np.ndarray:
+        """Class ids [H, W] from the raw output [H, W, C]: argmax needs no dequantization (scale > 0)."""
+        return raw_output.argmax(axis=-1).astype(np.uint8)
+
+    def segmenter(self, threads: int = 2):
+        from edgeseg.tflite import TFLiteSegmenter
+
+        return TFLiteSegmenter(self.model_path, threads=threads)
+
+
+def load_export(path: str | Path) -> Export:
+    """Reads an export: a run folder, or a `.tflite` with `edgeseg.json` beside it or embedded in it."""
+    path = Path(path)
+    model_path = path / "model.tflite" if path.is_dir() else path
+    if not model_path.is_file():
+        raise ModelError(f"{path}: expected a run folder with model.tflite or a .tflite file. Received: {path}")
+    beside = model_path.with_name("edgeseg.json")
+    if beside.is_file():
+        text, source = beside.read_text(), beside
+    else:
+        from edgeseg.tflite_metadata import read_metadata
+
+        embedded = read_metadata(model_path.read_bytes()).get("edgeseg.json")
+        if embedded is None:
+            raise ModelError(f"{model_path}: no edgeseg.json beside it or embedded in it; export it with edgeseg")
+        text, source = embedded.decode(), model_path
+    try:
+        description = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{source}: not valid JSON ({error})") from None
+    missing = missing_fields(description)
+    if missing:
+        raise ModelError(f"{source}: edgeseg.json lacks {', '.join(missing)}")
+    if description["format"] != SUPPORTED_FORMAT:
+        raise ModelError(f"{source}: expected format {SUPPORTED_FORMAT}. Received: format={description['format']!r}")
+    return Export(model_path, description)
+
+
+def missing_fields(description: dict) -> list[str]:
+    """The REQUIRED_FIELDS absent from a parsed edgeseg.json."""
+    missing = []
+    for dotted in REQUIRED_FIELDS:
+        node = description
+        for key in dotted.split("."):
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            missing.append(dotted)
+    return missing
