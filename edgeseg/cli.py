@@ -58,7 +58,8 @@ class Commands:
              port: int = 8000):
         """Runs EXPORT (a run folder or a .tflite with its edgeseg.json) live on a camera, video or images.
 
-        --source 0|video.mp4|images/   what to segment (a camera index, a video, a folder of images)
+        --source 0|video.mp4|images/|synthetic   what to segment: a camera index, a video, a folder
+                                       of images, or generated scenes like the quickstart's
         --save out.mp4|frames/         keep what is shown, as a video or as numbered PNG frames
         --no-window                    headless (with --save); keys in the window: o overlay, q quit
         --web                          serve the browser demo (LiteRT.js) on http://HOST:PORT instead

@@ -258,17 +258,57 @@ class DistillConfig(FitConfig):
     kd_weight: float = Field(0.5, ge=0, le=1, description="weight of the KD term; 1 - kd_weight goes to CE")
 
 
-class PruneConfig(FitConfig):
+class LayerSelection(_Section):
+    """Which layers `prune` and `cluster` touch. Patterns are regular expressions searched in each
+    layer's name and its class name (`Conv2D`, `DepthwiseConv2D`, `Dense`)."""
+
+    layers: list[str] | None = Field(
+        None, description="compress only layers matching one of these; default: pointwise and full convolutions "
+                          "except the first convolution and the logit layers")
+    skip_layers: list[str] = Field(default_factory=list, description="never compress layers matching one of these")
+
+    @field_validator("layers", "skip_layers")
+    @classmethod
+    def _patterns_compile(cls, patterns):
+        for pattern in patterns or []:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise ValueError(f"not a regular expression ({error}). Received: {pattern!r}") from None
+        return patterns
+
+
+class PruneConfig(FitConfig, LayerSelection):
     epochs: int = Field(2, ge=1)
     lr: float = Field(5e-4, gt=0)
     target_sparsity: float = Field(0.5, gt=0, lt=1)
+    sparsity_schedule: Literal["polynomial", "constant"] = Field(
+        "polynomial", description="polynomial: ramp from 0 to the target over the first 2/3 of the steps; "
+                                  "constant: the target from the first step")
+    m_by_n: tuple[int, int] | None = Field(
+        None, description="structured sparsity: at least m zeros in every n consecutive input weights, e.g. [2, 4]")
+
+    @model_validator(mode="after")
+    def _m_by_n_sets_the_target(self) -> PruneConfig:
+        if self.m_by_n is None:
+            return self
+        m, n = self.m_by_n
+        if not 0 < m < n:
+            raise ValueError(f"m_by_n needs 0 < m < n. Received: m_by_n={list(self.m_by_n)}")
+        if "target_sparsity" in self.model_fields_set and abs(self.target_sparsity - m / n) > 1e-9:
+            raise ValueError(f"m_by_n {m}:{n} prunes {m / n:g} of the weights; drop target_sparsity or set it to {m / n:g}. "
+                             f"Received: target_sparsity={self.target_sparsity}")
+        self.target_sparsity = m / n
+        return self
 
 
-class ClusterConfig(FitConfig):
+class ClusterConfig(FitConfig, LayerSelection):
     epochs: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0)
     clusters: int = Field(16, ge=2, le=256)
     preserve_sparsity: bool = True
+    init: Literal["kmeans++", "linear", "density", "random"] = Field("kmeans++", description="centroid initialization")
+    per_channel: bool = Field(False, description="clusters of their own for each output channel of a Conv2D")
 
 
 class QuantizeConfig(_Section):

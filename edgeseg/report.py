@@ -48,10 +48,14 @@ def _markdown(report: dict, recipe) -> str:
     ]
     for record in report["stages"]:
         miou = record.get("val_miou", record.get("int8", {}).get("miou"))
+        # For the .tflite, sparsity and values per output channel of the pruned and clustered kernels.
+        kernels = record.get("kernels", {})
+        sparsity = record.get("sparsity", kernels.get("sparsity_of_pruned_layers"))
+        unique = record.get("max_unique_values", kernels.get("max_unique_per_channel_of_clustered_layers"))
         lines.append(
             f"| {record['index']} | {record['stage']} | {record['seconds']:.1f} | {_value(record.get('params'))} "
             f"| {_kib(record.get('bytes'))} | {_kib(record.get('gzip_bytes'))} | {_value(miou, '.4f')} "
-            f"| {_value(record.get('sparsity'), '.3f')} | {_value(record.get('max_unique_values'))} |"
+            f"| {_value(sparsity, '.3f')} | {_value(unique)} |"
         )
     if "plots" in report:
         lines += ["", "![mIoU vs size](plots/miou_vs_size.png)"]

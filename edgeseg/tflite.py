@@ -19,6 +19,8 @@ from edgeseg.errors import ModelError
 from edgeseg.quiet import native_stderr_silenced
 
 INTEGER_TYPES = (np.int8, np.uint8, np.int16)
+# Ops with a weight tensor as second input, and the axis of its output channels.
+KERNEL_OPS = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
 # Ops in the TFLite GPU delegate guide's list of supported ops (float16/float32), plus the
 # quantize/dequantize pair its quantized-model support adds. Anything else falls back to the CPU.
 GPU_DELEGATE_OPS = frozenset({
@@ -119,6 +121,32 @@ class TFLiteSegmenter:
             "float_ops": _float_ops(summary),
             "not_gpu_delegate_ops": sorted(name for name in counts if name not in GPU_DELEGATE_OPS),
         }
+
+    def kernel_stats(self) -> dict[str, dict]:
+        """Weights of each convolution and fully connected op, by the Keras layer they came from:
+        the fraction of zeros and the most distinct values in any one output channel."""
+        plain = Interpreter(
+            model_content=self.content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
+        details = {t["index"]: t for t in plain.get_tensor_details()}
+        stats = {}
+        for op in plain._get_ops_details():
+            if op["op_name"] not in KERNEL_OPS or len(op["inputs"]) < 2:
+                continue
+            weights = details[op["inputs"][1]]
+            # The converter names weights "<model>/<layer>/<op>...": the layer is the second part.
+            parts = weights["name"].split(";")[0].split("/")
+            try:
+                kernel = plain.get_tensor(weights["index"])
+            except ValueError:  # a computed, not constant, weight tensor
+                continue
+            channels = np.moveaxis(kernel, KERNEL_OPS[op["op_name"]], 0).reshape(kernel.shape[KERNEL_OPS[op["op_name"]]], -1)
+            stats[parts[1] if len(parts) > 2 else parts[0]] = {
+                "dtype": np.dtype(kernel.dtype).name,
+                "sparsity": float(np.mean(kernel == 0)),
+                "max_unique_per_channel": max(int(np.unique(row).size) for row in channels),
+            }
+        return stats
 
     def _to_input(self, image: np.ndarray) -> np.ndarray:
         if image.shape[:2] != self.input_size:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.data.synthetic import SYNTHETIC_CLASS_NAMES, generate_scenes
 from edgeseg.demo.contract import Export, load_export
 from edgeseg.errors import EdgesegError
 from edgeseg.overlay import overlay
@@ -32,6 +33,10 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 ROW_HEIGHT = 18
 LEGEND_MARGIN = 6
 OVERLAY_ALPHA = 0.5
+SYNTHETIC_SOURCE = "synthetic"
+SYNTHETIC_FRAMES = 100
+SYNTHETIC_FRAME_SIZE = (480, 640)
+MIN_SYNTHETIC_CLASSES = 4
 WINDOW_TITLE = "edgeseg demo  (o: overlay on/off, q or Esc: quit)"
 
 
@@ -104,7 +109,8 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
              max_frames: int | None = None) -> DemoStats:
     """Runs the export at `export_path` on `source` until it ends, `max_frames`, or q/Esc.
 
-    `source` is a camera index ("0"), a video file or a folder of images. `save` writes what is
+    `source` is a camera index ("0"), a video file, a folder of images, or "synthetic" (100
+    generated scenes like the quickstart's data at 640x480, for a machine without a camera). `save` writes what is
     shown: a video (`.mp4`, `.avi`, ...) or, for any other path, a folder of numbered PNG frames
     (lossless, so a frame's mask can be checked exactly).
     """
@@ -114,7 +120,7 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     if not window and save is None and max_frames is None and _is_camera(source):
         raise EdgesegError("demo: --no-window on a camera without --save would run unseen forever; add --save or a display")
     demo = DesktopDemo(export, threads)
-    frames, fps, total = _open_source(source)
+    frames, fps, total = _open_source(str(source), export)
     writer = None
     inference_total = frame_total = 0.0
     shown = 0
@@ -157,8 +163,14 @@ def _is_camera(source) -> bool:
     return str(source).isdigit()
 
 
-def _open_source(source):
-    """(RGB frame iterator, frames per second, frame count or None) for a camera, video or image folder."""
+def _open_source(source, export: Export):
+    """(RGB frame iterator, frames per second, frame count or None) for a camera, video, image folder or synthetic scenes."""
+    if source == SYNTHETIC_SOURCE:
+        # Drawn at the model's size and enlarged, so the model sees scenes like the quickstart's.
+        classes = min(max(len(export.class_names), MIN_SYNTHETIC_CLASSES), len(SYNTHETIC_CLASS_NAMES))
+        images, _ = generate_scenes(SYNTHETIC_FRAMES, export.input_size, classes, seed=0, split="demo")
+        height, width = SYNTHETIC_FRAME_SIZE
+        return (cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC) for image in images), 10.0, SYNTHETIC_FRAMES
     path = Path(str(source))
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -166,7 +178,8 @@ def _open_source(source):
             raise EdgesegError(f"demo: {path} holds no images ({', '.join(IMAGE_SUFFIXES)}). Received: source={source}")
         return (_read_image(file) for file in files), 10.0, len(files)
     if not _is_camera(source) and not path.is_file():
-        raise EdgesegError(f"demo: expected a camera index, a video file or a folder of images. Received: source={source}")
+        raise EdgesegError(f"demo: expected a camera index, a video file, a folder of images or '{SYNTHETIC_SOURCE}'. "
+                           f"Received: source={source}")
     capture = cv2.VideoCapture(int(source) if _is_camera(source) else str(path))
     if not capture.isOpened():
         raise EdgesegError(f"demo: cannot open {'camera' if _is_camera(source) else 'video'} {source}")

@@ -2,34 +2,75 @@
 
 Defaults skip what hurts accuracy most for what little it saves: the first convolution (few
 weights, sees raw pixels), depthwise kernels (9 weights per channel) and the logit layers.
+A recipe's `layers` / `skip_layers` patterns replace or trim that default.
 """
+
+import logging
+import re
 
 import numpy as np
 
 from edgeseg._keras import keras
 
+log = logging.getLogger("edgeseg")
 
-def is_compressible(layer, first_conv_name: str, num_classes: int) -> bool:
+# Layers whose kernel TF-MOT's pruning and clustering registries know how to wrap.
+WRAPPABLE_TYPES = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+def is_default_compressible(layer, first_conv_name: str, num_classes: int) -> bool:
     """A pointwise or full Conv2D that is neither the stem nor a logit layer."""
-    return (
-        type(layer) is keras.layers.Conv2D
-        and layer.name != first_conv_name
-        and layer.filters != num_classes
-    )
+    return type(layer) is keras.layers.Conv2D and layer.name != first_conv_name and layer.filters != num_classes
 
 
 def first_conv_name(model) -> str | None:
     return next((layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)), None)
 
 
-def compressible_kernels(model, num_classes: int) -> dict[str, np.ndarray]:
-    """Kernel arrays of the layers `is_compressible` selects, by layer name."""
+def select_layers(model, num_classes: int, selection, m_by_n=None, stage: str = "compress") -> list[str]:
+    """Names of the layers to wrap: the recipe's `layers` patterns (or the default), minus `skip_layers`.
+
+    A selected layer TF-MOT cannot wrap the way asked is left out with a logged reason.
+    """
     stem = first_conv_name(model)
-    return {
-        layer.name: layer.kernel.numpy()
-        for layer in model.layers
-        if is_compressible(layer, stem, num_classes)
-    }
+    chosen = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if selection.layers is None:
+            wanted = is_default_compressible(layer, stem, num_classes)
+        else:
+            wanted = _matches(selection.layers, layer.name, kind)
+            if wanted and kind not in WRAPPABLE_TYPES:
+                log.info("  %s: skipping %s (%s): TF-MOT wraps only %s", stage, layer.name, kind, ", ".join(WRAPPABLE_TYPES))
+                continue
+        if not wanted or _matches(selection.skip_layers, layer.name, kind):
+            continue
+        reason = _m_by_n_obstacle(layer, m_by_n) if m_by_n else None
+        if reason:
+            log.info("  %s: skipping %s: %s", stage, layer.name, reason)
+            continue
+        chosen.append(layer.name)
+    return chosen
+
+
+def _matches(patterns, name: str, kind: str) -> bool:
+    return any(re.search(pattern, name) or re.search(pattern, kind) for pattern in patterns)
+
+
+def _m_by_n_obstacle(layer, m_by_n) -> str | None:
+    n = m_by_n[1]
+    if type(layer).__name__ == "DepthwiseConv2D":
+        return "m_by_n sparsity applies to Conv2D and Dense kernels, not depthwise ones"
+    inputs = layer.kernel.shape[-2]
+    if inputs % n:
+        return f"its {inputs} input channels are not a multiple of n={n}"
+    return None
+
+
+def kernels_of(model, names) -> dict[str, np.ndarray]:
+    """Kernel arrays of the named layers, by layer name."""
+    wanted = set(names)
+    return {layer.name: layer.kernel.numpy() for layer in model.layers if layer.name in wanted}
 
 
 def sparsity(kernels: dict[str, np.ndarray]) -> float:
@@ -38,5 +79,27 @@ def sparsity(kernels: dict[str, np.ndarray]) -> float:
     return float(sum(np.count_nonzero(k == 0) for k in kernels.values()) / total) if total else 0.0
 
 
-def unique_values(kernels: dict[str, np.ndarray]) -> dict[str, int]:
+def layer_sparsity(kernels: dict[str, np.ndarray]) -> dict[str, float]:
+    """Fraction of exact zeros in each kernel, rounded for the report."""
+    return {name: round(float(np.mean(kernel == 0)), 4) for name, kernel in kernels.items()}
+
+
+def unique_values(kernels: dict[str, np.ndarray], per_channel: bool = False) -> dict[str, int]:
+    """Distinct values in each kernel, or, `per_channel`, the most any one output channel holds."""
+    if per_channel:
+        return {name: max(int(np.unique(kernel[..., c]).size) for c in range(kernel.shape[-1]))
+                for name, kernel in kernels.items()}
     return {name: int(np.unique(kernel).size) for name, kernel in kernels.items()}
+
+
+def m_by_n_violations(kernels: dict[str, np.ndarray], m_by_n) -> list[str]:
+    """Kernels with a group of n consecutive input weights (per output channel, as TFLite lays
+    them out) holding fewer than m zeros."""
+    m, n = m_by_n
+    broken = []
+    for name, kernel in kernels.items():
+        grouped = np.moveaxis(kernel, -1, 0).reshape(kernel.shape[-1], -1, kernel.shape[-2])
+        grouped = grouped.reshape(*grouped.shape[:2], -1, n)
+        if np.any(np.count_nonzero(grouped == 0, axis=-1) < m):
+            broken.append(name)
+    return broken

@@ -9,18 +9,19 @@ from edgeseg.data.pipeline import steps_per_epoch
 from edgeseg.errors import StageError
 from edgeseg.models.copying import copy_model
 from edgeseg.stages.base import PipelineState, StageOutcome, save_stage_model
-from edgeseg.stages.compressible import compressible_kernels, first_conv_name, is_compressible, sparsity
+from edgeseg.stages.compressible import kernels_of, layer_sparsity, m_by_n_violations, select_layers, sparsity
 from edgeseg.training import fit_segmentation
 
 SPARSITY_TOLERANCE = 0.01
 
 
-def pruning_schedule(target_sparsity: float, total_steps: int):
-    """Polynomial ramp from 0 to the target over the first 2/3 of training, ending on an update step.
+def pruning_schedule(target_sparsity: float, total_steps: int, kind: str = "polynomial"):
+    """The target reached within `total_steps` (steps run 0..total_steps-1), ending on an update step.
 
-    Steps run 0..total_steps-1; with fewer than 3 the target is applied at once.
+    `polynomial` ramps from 0 over the first 2/3 of training; `constant`, or fewer than 3 steps,
+    applies the target at once.
     """
-    if total_steps < 3:
+    if kind == "constant" or total_steps < 3:
         return tfmot.sparsity.keras.ConstantSparsity(target_sparsity, begin_step=0, frequency=1)
     frequency = max(1, (2 * total_steps // 3) // 10)
     end_step = max(frequency, (2 * total_steps // 3) // frequency * frequency)
@@ -30,24 +31,32 @@ def pruning_schedule(target_sparsity: float, total_steps: int):
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Prunes a copy of `state.model` to `cfg.target_sparsity`, fine-tunes, strips the wrappers."""
     total_steps = cfg.epochs * steps_per_epoch(ctx.train, ctx.batch_size)
-    schedule = pruning_schedule(cfg.target_sparsity, total_steps)
-    stem = first_conv_name(state.model)
+    schedule = pruning_schedule(cfg.target_sparsity, total_steps, cfg.sparsity_schedule)
+    names = select_layers(state.model, ctx.num_classes, cfg, cfg.m_by_n, stage="prune")
+    if not names:
+        raise StageError(f"prune: no layer selected by stages.prune.layers={cfg.layers}, skip_layers={cfg.skip_layers}")
+    options = {"pruning_schedule": schedule, **({"sparsity_m_by_n": tuple(cfg.m_by_n)} if cfg.m_by_n else {})}
 
     def wrap(layer):
-        if is_compressible(layer, stem, ctx.num_classes):
-            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-        return layer
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, **options) if layer.name in names else layer
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
         wrapped, wrapped, cfg, ctx, keep_best=False, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
     model = tfmot.sparsity.keras.strip_pruning(wrapped)
-    reached = sparsity(compressible_kernels(model, ctx.num_classes))
-    record = {**fit, **save_stage_model(model, ctx), "sparsity": reached, "target_sparsity": cfg.target_sparsity}
+    kernels = kernels_of(model, names)
+    reached = sparsity(kernels)
+    record = {
+        **fit, **save_stage_model(model, ctx), "sparsity": reached, "target_sparsity": cfg.target_sparsity,
+        "m_by_n": cfg.m_by_n, "layers": len(names), "layer_sparsity": layer_sparsity(kernels),
+    }
     if reached < cfg.target_sparsity - SPARSITY_TOLERANCE:
         raise StageError(
             f"prune: sparsity reached {reached:.3f}, below target_sparsity {cfg.target_sparsity} "
             f"after {total_steps} steps; raise stages.prune.epochs"
         )
+    broken = m_by_n_violations(kernels, cfg.m_by_n) if cfg.m_by_n else []
+    if broken:
+        raise StageError(f"prune: {len(broken)} kernels break {cfg.m_by_n[0]}:{cfg.m_by_n[1]} sparsity (e.g. {broken[0]})")
     return StageOutcome(PipelineState(model=model, teacher=state.teacher), record)

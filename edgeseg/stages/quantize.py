@@ -52,6 +52,38 @@ def convert_float(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
+def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
+    """Checks, layer by layer, that the `.tflite` kernels keep the Keras kernels' zeros and clusters.
+
+    Quantization can only add zeros and merge values: a pruned zero maps to 0 and a channel's k
+    clustered values (scaled per channel when BatchNorm is folded in) to at most k integers. A
+    layer with fewer zeros or more values per channel in the file than in Keras is `lost`. Only
+    layers that were compressed are summed: some sparsity, or fewer values per channel than half
+    its weights.
+    """
+    sparse_total = sparse_zeros = 0
+    max_unique, lost = 0, []
+    for layer in model.layers:
+        if layer.name not in int8_kernels or not hasattr(layer, "kernel"):
+            continue
+        kernel, stored = layer.kernel.numpy(), int8_kernels[layer.name]
+        zeros = float(np.mean(kernel == 0))
+        unique = max(int(np.unique(kernel[..., c]).size) for c in range(kernel.shape[-1]))
+        if zeros > 0.01:
+            sparse_total += kernel.size
+            sparse_zeros += stored["sparsity"] * kernel.size
+        if unique < kernel.size / kernel.shape[-1] / 2:
+            max_unique = max(max_unique, stored["max_unique_per_channel"])
+        if stored["sparsity"] < zeros - 1e-6 or stored["max_unique_per_channel"] > unique:
+            lost.append(f"{layer.name}: zeros {zeros:.3f} -> {stored['sparsity']:.3f}, values per channel "
+                        f"{unique} -> {stored['max_unique_per_channel']}")
+    return {
+        "sparsity_of_pruned_layers": sparse_zeros / sparse_total if sparse_total else None,
+        "max_unique_per_channel_of_clustered_layers": max_unique or None,
+        "lost": lost,
+    }
+
+
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
     tflite = convert_int8(state.model, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))
@@ -63,6 +95,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
         )
     ops = segmenter.op_report()
+    kept = compression_kept(state.model, segmenter.kernel_stats())
     record = {
         "mode": cfg.mode,
         "artifact": str(path.relative_to(ctx.run_dir)),
@@ -70,6 +103,10 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         "input_quantization": list(segmenter.input_quantization),
         "float_ops": ops["float_ops"],
         "ops": sorted(op["op"] for op in ops["ops"]),
+        "kernels": kept,
         **file_sizes(path),
     }
+    if kept["lost"]:
+        raise StageError(f"quantize: the .tflite lost what prune/cluster made in {len(kept['lost'])} kernels "
+                         f"(e.g. {kept['lost'][0]})")
     return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite), record)

@@ -87,7 +87,7 @@ def test_a_folder_of_images_is_a_source(tiny_export, tmp_path):
 
 
 @pytest.mark.parametrize("arguments, message", [
-    (["--source", "missing.mp4", "--no-window", "--save", "out.mp4"], "expected a camera index, a video file or a folder"),
+    (["--source", "missing.mp4", "--no-window", "--save", "out.mp4"], "expected a camera index, a video file, a folder of images"),
     (["--source", "0", "--no-window"], "would run unseen forever"),
 ])
 def test_bad_demo_input_gets_one_line(tiny_export, tmp_path, arguments, message):

@@ -160,3 +160,12 @@ def test_a_run_killed_mid_stage_resumes_from_its_last_epoch(exported, tmp_path):
     assert [epoch["epoch"] for epoch in train_record["epochs"]] == [1, 2]
     assert not (train_dir / "checkpoint").exists(), "a completed stage removes its checkpoint"
 
+
+
+def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
+    run_dir = exported[0]
+    quantize = json.loads((run_dir / "05-quantize" / "record.json").read_text())
+    kernels = quantize["kernels"]
+    assert kernels["lost"] == []
+    assert kernels["sparsity_of_pruned_layers"] >= 0.49, "tiny recipe prunes to 0.5"
+    assert kernels["max_unique_per_channel_of_clustered_layers"] <= 8, "tiny recipe clusters to 8"

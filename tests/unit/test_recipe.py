@@ -489,3 +489,24 @@ def test_deeply_nested_value_is_a_recipe_error():
     raw["seed"] = nested_lists(1500)
     with pytest.raises(RecipeError, match="seed"):
         parse_recipe(raw)
+
+
+@pytest.mark.parametrize("stage, options, fragments", [
+    ("prune", {"m_by_n": [1, 4], "target_sparsity": 0.5}, ["stages[2].prune", "m_by_n 1:4 prunes 0.25", "target_sparsity=0.5"]),
+    ("prune", {"m_by_n": [4, 4]}, ["stages[2].prune", "0 < m < n", "m_by_n=[4, 4]"]),
+    ("prune", {"layers": ["conv("]}, ["stages[2].prune.layers", "not a regular expression", "'conv('"]),
+    ("cluster", {"init": "kmeans"}, ["stages[3].cluster.init", "kmeans"]),
+])
+def test_compression_options_are_checked(tmp_path, stage, options, fragments):
+    recipe = quickstart_dict()
+    index = QUICKSTART_STAGES.index(stage)
+    recipe["stages"][index][stage].update(options)
+    path = write_yaml(tmp_path / "recipe.yaml", recipe)
+    assert_one_problem(load_error(path), path, *fragments)
+
+
+def test_m_by_n_sets_the_sparsity_target(tmp_path):
+    recipe = quickstart_dict()
+    recipe["stages"][2]["prune"] = {"m_by_n": [2, 4], "epochs": 1}
+    prune = dict(load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe)).stage_items())["prune"]
+    assert prune.target_sparsity == 0.5 and prune.m_by_n == (2, 4)

@@ -8,7 +8,8 @@ import pytest
 from edgeseg.recipe import STAGE_CONFIGS
 from edgeseg.stages import STAGES
 from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.stages.compressible import compressible_kernels
+from edgeseg.recipe import PruneConfig
+from edgeseg.stages.compressible import kernels_of, select_layers
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_metadata import read_metadata
 from tests.helpers import weights_equal
@@ -29,6 +30,11 @@ def run_stage_test(name: str, state: PipelineState, ctx, **options) -> StageOutc
         assert (ctx.run_dir / outcome.record["artifact"]).is_file()
         assert (ctx.run_dir / outcome.record["artifact"]).parent == ctx.stage_dir
     return outcome
+
+
+def default_kernels(model, num_classes: int) -> dict:
+    """Kernels of the layers prune and cluster select by default."""
+    return kernels_of(model, select_layers(model, num_classes, PruneConfig()))
 
 
 def no_tfmot_wrappers(model) -> bool:
@@ -53,7 +59,7 @@ def test_prune_reaches_its_target_and_strips_wrappers(tiny_model, tiny_context):
     outcome = run_stage_test("prune", PipelineState(tiny_model), tiny_context, target_sparsity=0.6, epochs=1)
     model = outcome.state.model
     assert no_tfmot_wrappers(model)
-    kernels = compressible_kernels(model, tiny_context.num_classes)
+    kernels = default_kernels(model, tiny_context.num_classes)
     assert kernels, "no layer was selected for pruning"
     zeros = sum(np.count_nonzero(k == 0) for k in kernels.values()) / sum(k.size for k in kernels.values())
     assert zeros >= 0.59
@@ -64,7 +70,7 @@ def test_cluster_limits_unique_values_and_strips_wrappers(tiny_model, tiny_conte
     outcome = run_stage_test("cluster", PipelineState(tiny_model), tiny_context, clusters=6, epochs=1)
     model = outcome.state.model
     assert no_tfmot_wrappers(model)
-    for name, kernel in compressible_kernels(model, tiny_context.num_classes).items():
+    for name, kernel in default_kernels(model, tiny_context.num_classes).items():
         assert np.unique(kernel).size <= 6, name
     assert outcome.record["max_unique_values"] <= 6
 
@@ -146,3 +152,75 @@ def test_training_checkpoints_each_epoch_and_resumes_only_under_its_key(tiny_mod
 
     fit = fit_segmentation(tiny_model, tiny_model, TrainConfig(epochs=1), context)
     assert fit["epochs"][0]["epoch"] == 1 and not folder.exists(), "a finished stage leaves no checkpoint"
+
+
+def test_prune_m_by_n_leaves_m_zeros_in_every_group_of_n(tiny_model, tiny_context):
+    outcome = run_stage_test("prune", PipelineState(tiny_model), tiny_context, m_by_n=[2, 4], epochs=1)
+    kernels = default_kernels(outcome.state.model, tiny_context.num_classes)
+    for name, kernel in kernels.items():
+        # TFLite lays a Conv2D kernel out as [out, h, w, in]; groups of 4 run along `in`.
+        groups = np.transpose(kernel, (3, 0, 1, 2)).reshape(-1, 4)
+        assert (np.count_nonzero(groups == 0, axis=1) >= 2).all(), name
+    assert outcome.record["m_by_n"] == (2, 4) and outcome.record["target_sparsity"] == 0.5
+
+
+def test_prune_layer_patterns_choose_what_is_pruned(tiny_model, tiny_context):
+    outcome = run_stage_test("prune", PipelineState(tiny_model), tiny_context, target_sparsity=0.5, epochs=1,
+                             sparsity_schedule="constant", layers=["project_conv"], skip_layers=["block1_"])
+    by_layer = outcome.record["layer_sparsity"]
+    assert by_layer and all("project_conv" in name and "block1_" not in name for name in by_layer)
+    assert all(value >= 0.49 for value in by_layer.values())
+    untouched = outcome.state.model.get_layer("block1_expand_conv").kernel.numpy()
+    assert np.mean(untouched == 0) < 0.01
+
+
+def test_prune_with_nothing_selected_says_so(tiny_model, tiny_context):
+    from edgeseg.errors import StageError
+
+    with pytest.raises(StageError, match="no layer selected"):
+        run_stage_test("prune", PipelineState(tiny_model), tiny_context, m_by_n=[2, 4], layers=["DepthwiseConv2D"])
+
+
+def biased_conv_model():
+    """Four Conv2D layers with biases, 32 px in, 4 class logits out: what per-channel clustering needs."""
+    from edgeseg._keras import keras
+
+    keras.utils.set_random_seed(0)
+    images = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="stem")(images)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="middle")(x)
+    x = keras.layers.Conv2D(32, 1, activation="relu", name="mixer")(x)
+    return keras.Model(images, keras.layers.Conv2D(4, 1, name="logits")(x))
+
+
+def test_cluster_per_channel_limits_each_output_channel(tiny_context):
+    model = biased_conv_model()
+    outcome = run_stage_test("cluster", PipelineState(model), tiny_context, clusters=4, epochs=1,
+                             per_channel=True, init="linear", layers=["middle", "mixer"])
+    kernels = kernels_of(outcome.state.model, ["middle", "mixer"])
+    per_channel = [np.unique(kernel[..., c]).size for kernel in kernels.values() for c in range(kernel.shape[-1])]
+    assert max(per_channel) <= 4
+    assert min(np.unique(kernel).size for kernel in kernels.values()) > 4, "channels have clusters of their own"
+    assert outcome.record["per_channel_layers"] == 2 and outcome.record["init"] == "linear"
+
+
+def test_cluster_per_channel_on_bias_less_convolutions_clusters_per_kernel(tiny_model, tiny_context):
+    selected = select_layers(tiny_model, tiny_context.num_classes, PruneConfig())
+    biased = [name for name in selected if tiny_model.get_layer(name).use_bias]
+    outcome = run_stage_test("cluster", PipelineState(tiny_model), tiny_context, clusters=4, epochs=1, per_channel=True)
+    assert outcome.record["per_channel_layers"] == len(biased) < len(selected)
+    assert outcome.record["max_unique_values"] <= 4
+
+
+def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
+    from edgeseg.stages.quantize import compression_kept
+
+    layer = tiny_model.get_layer("block1_project_conv")
+    kernel = layer.kernel.numpy()
+    kernel[kernel < np.median(kernel)] = 0
+    layer.kernel.assign(kernel)
+    zeros = float(np.mean(kernel == 0))
+    kept = compression_kept(tiny_model, {"block1_project_conv": {"sparsity": zeros, "max_unique_per_channel": 3}})
+    assert kept["lost"] == [] and kept["sparsity_of_pruned_layers"] == pytest.approx(zeros)
+    lost = compression_kept(tiny_model, {"block1_project_conv": {"sparsity": zeros - 0.1, "max_unique_per_channel": 3}})
+    assert len(lost["lost"]) == 1 and lost["lost"][0].startswith("block1_project_conv: zeros")
