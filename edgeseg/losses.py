@@ -4,16 +4,52 @@ Example:
     >>> loss = masked_cross_entropy(labels, logits, ignore_index=255)
 """
 
+import numpy as np
+
 from edgeseg._keras import keras, tf
 
 
-def masked_cross_entropy(labels, logits, ignore_index: int):
-    """Mean softmax cross-entropy over the pixels whose label is not `ignore_index`."""
+def masked_cross_entropy(labels, logits, ignore_index: int, class_weights=None, hardest_fraction: float | None = None):
+    """Softmax cross-entropy averaged over the pixels whose label is not `ignore_index`.
+
+    `class_weights` (one per class id) weight each pixel by its label, normalized by the summed
+    weights. `hardest_fraction` (OHEM) keeps only that fraction of labeled pixels with the
+    highest loss in the batch (ties at the cut are all kept).
+    """
     labels = tf.cast(labels, tf.int32)
     valid = tf.cast(labels != ignore_index, logits.dtype)
     safe_labels = tf.where(labels == ignore_index, 0, labels)
     per_pixel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe_labels, logits=logits)
-    return tf.reduce_sum(per_pixel * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+    weights = valid
+    if hardest_fraction is not None:
+        losses = tf.reshape(per_pixel * valid - (1.0 - valid), [-1])  # ignored pixels sort last
+        count = tf.maximum(1, tf.cast(tf.math.ceil(hardest_fraction * tf.reduce_sum(valid)), tf.int32))
+        cut = tf.math.top_k(losses, count).values[-1]
+        weights *= tf.cast(per_pixel >= cut, logits.dtype)
+    if class_weights is not None:
+        weights *= tf.gather(tf.constant(class_weights, logits.dtype), safe_labels)
+    return tf.reduce_sum(per_pixel * weights) / tf.maximum(tf.reduce_sum(weights), 1e-6)
+
+
+def median_frequency_weights(labels: np.ndarray, num_classes: int, ignore_index: int) -> list[float]:
+    """Median frequency balancing (Eigen & Fergus 2015): median(freq) / freq(c) per class.
+
+    freq(c) is the class's pixels over all labeled pixels of the images where it appears; a class
+    that never appears gets weight 1.
+
+    Example:
+        >>> median_frequency_weights(np.array([[[0, 0, 0, 1]]]), 2, 255)
+        [0.6666666666666666, 2.0]
+    """
+    labeled = labels != ignore_index
+    frequencies = []
+    for class_id in range(num_classes):
+        present = (labels == class_id).any(axis=tuple(range(1, labels.ndim)))
+        pixels = np.count_nonzero(labels[present] == class_id)
+        total = np.count_nonzero(labeled[present])
+        frequencies.append(pixels / total if pixels else None)
+    median = float(np.median([f for f in frequencies if f is not None]))
+    return [float(median / f) if f else 1.0 for f in frequencies]
 
 
 def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int, temperature: float, kd_weight: float):
@@ -36,12 +72,14 @@ def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int,
 class MaskedCrossEntropy(keras.losses.Loss):
     """`masked_cross_entropy` as a Keras loss, so a compiled model can still be saved."""
 
-    def __init__(self, ignore_index: int = 255, name: str = "masked_cross_entropy", **kwargs):
+    def __init__(self, ignore_index: int = 255, class_weights=None, hardest_fraction=None,
+                 name: str = "masked_cross_entropy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.ignore_index = ignore_index
+        self.ignore_index, self.class_weights, self.hardest_fraction = ignore_index, class_weights, hardest_fraction
 
     def call(self, labels, logits):
-        return masked_cross_entropy(labels, logits, self.ignore_index)
+        return masked_cross_entropy(labels, logits, self.ignore_index, self.class_weights, self.hardest_fraction)
 
     def get_config(self):
-        return {**super().get_config(), "ignore_index": self.ignore_index}
+        return {**super().get_config(), "ignore_index": self.ignore_index, "class_weights": self.class_weights,
+                "hardest_fraction": self.hardest_fraction}

@@ -236,8 +236,10 @@ class FitConfig(_Section):
     epochs: int = Field(10, ge=1)
     lr: float = Field(2e-3, gt=0, description="peak learning rate")
     optimizer: Literal["adam", "sgd"] = "adam"
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Literal["cosine", "poly", "constant"] = Field(
+        "cosine", description="learning rate after warm-up: cosine to 0, poly (power 0.9) to 0, or constant")
     warmup_epochs: int = Field(0, ge=0)
+    tensorboard: bool = Field(True, description="TensorBoard logs (loss, val mIoU, learning rate) in <stage folder>/logs")
 
     @model_validator(mode="after")
     def _warmup_shorter_than_training(self) -> FitConfig:
@@ -249,11 +251,19 @@ class FitConfig(_Section):
         return self
 
 
-class TrainConfig(FitConfig):
-    pass
+class _StopsEarly(_Section):
+    early_stopping: int | None = Field(
+        None, ge=1, description="stop after this many epochs without a better val mIoU (the best epoch is kept)")
 
 
-class DistillConfig(FitConfig):
+class TrainConfig(FitConfig, _StopsEarly):
+    class_weights: Literal["median_frequency"] | list[Annotated[float, Field(ge=0)]] | None = Field(
+        None, description="per-class loss weights: a list by class id, or median_frequency from the train labels")
+    ohem: float | None = Field(
+        None, gt=0, le=1, description="online hard example mining: learn from this hardest fraction of labeled pixels per batch")
+
+
+class DistillConfig(FitConfig, _StopsEarly):
     temperature: float = Field(2.0, gt=0)
     kd_weight: float = Field(0.5, ge=0, le=1, description="weight of the KD term; 1 - kd_weight goes to CE")
 
@@ -414,6 +424,11 @@ class Recipe(_Section):
         for index, name in enumerate(names):
             if name in TFLITE_READING_STAGES and "quantize" not in names[:index]:
                 raise ValueError(f"stages[{index}]: '{name}' reads the .tflite, so a 'quantize' stage must come first")
+        for index, (name, cfg) in enumerate(self.stage_items()):
+            weights = getattr(cfg, "class_weights", None)
+            if isinstance(weights, list) and len(weights) != len(self.data.classes):
+                raise ValueError(f"stages[{index}].{name}.class_weights: expected one weight per class "
+                                 f"({len(self.data.classes)}). Received: {len(weights)} weights")
         if "distill" in names and self.student is None:
             raise ValueError("stages has 'distill' but no 'student' is defined: add a student section")
         if "distill" not in names and self.student is not None:

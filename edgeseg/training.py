@@ -19,7 +19,7 @@ from edgeseg._keras import keras, tf
 from edgeseg.files import atomic_path, write_json_atomic
 from edgeseg.data.pipeline import steps_per_epoch, training_batches
 from edgeseg.scoring import KerasSegmenter, score_split
-from edgeseg.losses import MaskedCrossEntropy
+from edgeseg.losses import MaskedCrossEntropy, median_frequency_weights
 
 log = logging.getLogger("edgeseg")
 
@@ -74,14 +74,16 @@ class EpochCheckpoint(keras.callbacks.Callback):
 class ValidationMiou(keras.callbacks.Callback):
     """Scores `scored_model` on the val split after each epoch with the same code as `verify`."""
 
-    def __init__(self, scored_model, ctx, keep_best: bool):
+    def __init__(self, scored_model, ctx, keep_best: bool, patience: int | None = None):
         super().__init__()
-        self.scored_model, self.ctx, self.keep_best = scored_model, ctx, keep_best
+        self.scored_model, self.ctx, self.keep_best, self.patience = scored_model, ctx, keep_best, patience
         self.best_miou, self.best_epoch, self.best_weights, self.history = -1.0, 0, None, []
 
     def on_epoch_end(self, epoch, logs=None):
         scores = score_split(KerasSegmenter(self.scored_model), self.ctx.val, self.ctx.num_classes, desc="val mIoU")
         miou = scores["miou"] or 0.0
+        if logs is not None:
+            logs["val_miou"] = miou  # for the TensorBoard callback, which runs after this one
         self.history.append({"epoch": epoch + 1, "loss": float((logs or {}).get("loss", float("nan"))), "val_miou": miou})
         if miou > self.best_miou:
             self.best_miou, self.best_epoch = miou, epoch + 1
@@ -89,6 +91,9 @@ class ValidationMiou(keras.callbacks.Callback):
                 self.best_weights = self.scored_model.get_weights()
         log.info("  epoch %d: loss %.4f, val mIoU %.4f (best %.4f at epoch %d)", epoch + 1,
                  self.history[-1]["loss"], miou, self.best_miou, self.best_epoch)
+        if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
+            log.info("  early stopping: no better val mIoU for %d epochs", self.patience)
+            self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         if self.keep_best and self.best_weights is not None:
@@ -104,16 +109,20 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     """
     keras.utils.set_random_seed(ctx.seed)
     steps = steps_per_epoch(ctx.train, ctx.batch_size)
-    trainer.compile(optimizer=_optimizer(cfg, steps), loss=MaskedCrossEntropy(ctx.ignore_index))
-    validation = ValidationMiou(scored_model, ctx, keep_best)
+    class_weights = _class_weights(getattr(cfg, "class_weights", None), ctx)
+    loss = MaskedCrossEntropy(ctx.ignore_index, class_weights, getattr(cfg, "ohem", None))
+    trainer.compile(optimizer=_optimizer(cfg, steps), loss=loss)
+    validation = ValidationMiou(scored_model, ctx, keep_best, getattr(cfg, "early_stopping", None))
     checkpoint = EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)
     epochs_done = checkpoint.restore()
     if epochs_done:
         log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoint.folder)
+    logging_callbacks = [keras.callbacks.TensorBoard(str(ctx.stage_dir / "logs"), write_graph=False, profile_batch=0)] \
+        if cfg.tensorboard else []
     batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps)
     trainer.fit(
         batches, epochs=cfg.epochs, initial_epoch=epochs_done, steps_per_epoch=steps,
-        callbacks=[*callbacks, validation, checkpoint], verbose=1 if sys.stderr.isatty() else 0,
+        callbacks=[*callbacks, validation, *logging_callbacks, checkpoint], verbose=1 if sys.stderr.isatty() else 0,
     )
     shutil.rmtree(checkpoint.folder, ignore_errors=True)
     return {
@@ -121,21 +130,56 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
         "best_val_miou": validation.best_miou,
         "best_epoch": validation.best_epoch,
         "val_miou": validation.best_miou if keep_best else validation.history[-1]["val_miou"],
+        **({"class_weights": class_weights} if class_weights is not None else {}),
     }
 
 
-def _optimizer(cfg, steps_per_epoch: int):
-    total_steps = cfg.epochs * steps_per_epoch
+def _class_weights(setting, ctx) -> list[float] | None:
+    if setting == "median_frequency":
+        return median_frequency_weights(ctx.train.labels, ctx.num_classes, ctx.ignore_index)
+    return setting
+
+
+class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """A linear ramp from 0 to `peak` over `warmup_steps`, then `after` (counted from the ramp's end)."""
+
+    def __init__(self, peak: float, warmup_steps: int, after):
+        super().__init__()
+        self.peak, self.warmup_steps, self.after = peak, warmup_steps, after
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        ramp = self.peak * step / max(1, self.warmup_steps)
+        return tf.where(step < self.warmup_steps, ramp, self.after(step - self.warmup_steps))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "after": self.after}
+
+
+def learning_rate_schedule(cfg, steps_per_epoch: int):
+    """The stage's learning rate per optimizer step: warm-up, then cosine, poly or constant.
+
+    Example:
+        >>> schedule = learning_rate_schedule(TrainConfig(epochs=10, warmup_epochs=1, schedule="poly"), 50)
+        >>> float(schedule(25))  # half-way through warm-up
+        0.001
+    """
     warmup_steps = cfg.warmup_epochs * steps_per_epoch
+    decay_steps = max(1, cfg.epochs * steps_per_epoch - warmup_steps)
     if cfg.schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup_steps else cfg.lr,
-            decay_steps=max(1, total_steps - warmup_steps),
-            warmup_target=cfg.lr if warmup_steps else None,
-            warmup_steps=warmup_steps,
+        return keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup_steps else cfg.lr, decay_steps=decay_steps,
+            warmup_target=cfg.lr if warmup_steps else None, warmup_steps=warmup_steps,
         )
-    else:
-        learning_rate = cfg.lr
+    if not warmup_steps:
+        return keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps, 0.0, power=0.9) \
+            if cfg.schedule == "poly" else cfg.lr
+    final = 0.0 if cfg.schedule == "poly" else cfg.lr
+    return WarmUp(cfg.lr, warmup_steps, keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps, final, power=0.9))
+
+
+def _optimizer(cfg, steps_per_epoch: int):
+    learning_rate = learning_rate_schedule(cfg, steps_per_epoch)
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=0.9)
     return keras.optimizers.Adam(learning_rate)

@@ -510,3 +510,10 @@ def test_m_by_n_sets_the_sparsity_target(tmp_path):
     recipe["stages"][2]["prune"] = {"m_by_n": [2, 4], "epochs": 1}
     prune = dict(load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe)).stage_items())["prune"]
     assert prune.target_sparsity == 0.5 and prune.m_by_n == (2, 4)
+
+
+def test_class_weights_need_one_weight_per_class(tmp_path):
+    recipe = quickstart_dict()
+    recipe["stages"][0]["train"]["class_weights"] = [1.0, 2.0]
+    path = write_yaml(tmp_path / "recipe.yaml", recipe)
+    assert_one_problem(load_error(path), path, "stages[0].train.class_weights", "one weight per class (4)", "Received: 2 weights")
