@@ -18,8 +18,8 @@ class Commands:
     def export(self, recipe: str, runs_dir: str = "runs", resume: bool = False):
         """Runs every stage of RECIPE into RUNS_DIR/<name>/ and prints where the model is.
 
-        With --resume, stages a previous run of the same recipe completed are reused: a run stopped
-        anywhere restarts after its last completed stage; editing stage k reruns from k.
+        With --resume, stages a previous run of the same recipe completed are reused, and a training
+        stage stopped mid-way continues from its last completed epoch; editing stage k reruns from k.
 
         Exit codes: 0 done, 2 bad input (recipe, data, model), 3 a verification gate failed,
         4 a stage missed its target (e.g. sparsity), 1 a bug in edgeseg.
@@ -67,6 +67,8 @@ class Commands:
         if web:
             from edgeseg.demo.web import serve
 
+            if not str(port).isdigit() or not 0 <= int(port) <= 65535:
+                raise EdgesegError(f"demo: --port takes 0 to 65535. Received: port={port}")
             serve(str(export), host=str(host), port=int(port))
             return
         from edgeseg.demo.desktop import run_demo

@@ -14,9 +14,6 @@ import numpy as np
 from edgeseg.progress import progress
 from edgeseg.tflite import TFLiteSegmenter
 
-CAMERA_FRAME_SIZE = (480, 640)
-
-
 def resident_kib() -> int:
     """This process's resident set size in KiB, from /proc."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -40,7 +37,7 @@ def demo_soak(export: Path, frames: int = 10_000, threads: int = 2, samples: int
     window and the capture device, which a headless machine does not have.
     """
     from edgeseg.demo.contract import load_export
-    from edgeseg.demo.desktop import DesktopDemo
+    from edgeseg.demo.desktop import CAMERA_FRAME_SIZE, DesktopDemo
 
     demo = DesktopDemo(load_export(export), threads)
     pool = np.random.default_rng(seed).integers(0, 256, (8, *CAMERA_FRAME_SIZE, 3), dtype=np.uint8)
@@ -51,10 +48,12 @@ def demo_soak(export: Path, frames: int = 10_000, threads: int = 2, samples: int
 def _sampled_rss(process_frame, frames: int, samples: int) -> dict:
     """Calls `process_frame(index)` `frames` times, sampling RSS `samples` times.
 
-    Growth is counted from the first sample, taken after the first tenth of the frames, so
-    one-time allocations do not count as a leak.
+    Growth is counted from the first sample, taken after frames // samples frames, so one-time
+    allocations do not count as a leak.
     """
-    every = max(1, frames // samples)
+    if not 2 <= samples <= frames:
+        raise ValueError(f"a soak needs 2 <= samples <= frames. Received: samples={samples}, frames={frames}")
+    every = frames // samples
     rss = []
     for index in progress(range(frames), desc="soak", unit="frame"):
         process_frame(index)

@@ -16,11 +16,12 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edgeseg.errors import ModelError
+from edgeseg.kernels import max_values_per_channel
 from edgeseg.quiet import native_stderr_silenced
 
 INTEGER_TYPES = (np.int8, np.uint8, np.int16)
 # Ops with a weight tensor as second input, and the axis of its output channels.
-KERNEL_OPS = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
+OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
 # Ops in the TFLite GPU delegate guide's list of supported ops (float16/float32), plus the
 # quantize/dequantize pair its quantized-model support adds. Anything else falls back to the CPU.
 GPU_DELEGATE_OPS = frozenset({
@@ -90,17 +91,15 @@ class TFLiteSegmenter:
 
     def op_summary(self) -> list[dict]:
         """Each op of the file (as written, before any delegate) with its input and output dtypes."""
-        plain = Interpreter(
-            model_content=self.content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        )
-        tensors = {t["index"]: np.dtype(t["dtype"]).name for t in plain.get_tensor_details()}
+        interpreter = self._interpreter_without_delegates()
+        tensors = {t["index"]: np.dtype(t["dtype"]).name for t in interpreter.get_tensor_details()}
         return [
             {
                 "op": op["op_name"],
                 "inputs": [tensors.get(i, "?") for i in op["inputs"] if i >= 0],
                 "outputs": [tensors.get(i, "?") for i in op["outputs"]],
             }
-            for op in plain._get_ops_details()
+            for op in interpreter._get_ops_details()
         ]
 
     def float_ops(self) -> list[str]:
@@ -122,31 +121,43 @@ class TFLiteSegmenter:
             "not_gpu_delegate_ops": sorted(name for name in counts if name not in GPU_DELEGATE_OPS),
         }
 
-    def kernel_stats(self) -> dict[str, dict]:
+    def kernel_stats(self, layer_names=None) -> dict[str, dict]:
         """Weights of each convolution and fully connected op, by the Keras layer they came from:
-        the fraction of zeros and the most distinct values in any one output channel."""
-        plain = Interpreter(
-            model_content=self.content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        )
-        details = {t["index"]: t for t in plain.get_tensor_details()}
+        the fraction of zeros and the most distinct values in any one output channel.
+
+        The converter names weights `<model>/<layer>/<op>`, joined by `;` when it fused several
+        layers (a depthwise kernel with its BatchNorm); the name chosen is the first of those
+        layers in `layer_names`, when given.
+
+        Example:
+            >>> TFLiteSegmenter(Path("model.tflite")).kernel_stats()["block1_project_conv"]["sparsity"]
+            0.5
+        """
+        interpreter = self._interpreter_without_delegates()
+        details = {t["index"]: t for t in interpreter.get_tensor_details()}
         stats = {}
-        for op in plain._get_ops_details():
-            if op["op_name"] not in KERNEL_OPS or len(op["inputs"]) < 2:
+        for op in interpreter._get_ops_details():
+            if op["op_name"] not in OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP or len(op["inputs"]) < 2:
                 continue
             weights = details[op["inputs"][1]]
-            # The converter names weights "<model>/<layer>/<op>...": the layer is the second part.
-            parts = weights["name"].split(";")[0].split("/")
+            candidates = [part.split("/")[1] for part in weights["name"].split(";") if part.count("/") >= 2]
+            known = [name for name in candidates if layer_names is None or name in layer_names]
             try:
-                kernel = plain.get_tensor(weights["index"])
+                kernel = interpreter.get_tensor(weights["index"])
             except ValueError:  # a computed, not constant, weight tensor
                 continue
-            channels = np.moveaxis(kernel, KERNEL_OPS[op["op_name"]], 0).reshape(kernel.shape[KERNEL_OPS[op["op_name"]]], -1)
-            stats[parts[1] if len(parts) > 2 else parts[0]] = {
+            stats[(known or candidates or [weights["name"]])[0]] = {
                 "dtype": np.dtype(kernel.dtype).name,
                 "sparsity": float(np.mean(kernel == 0)),
-                "max_unique_per_channel": max(int(np.unique(row).size) for row in channels),
+                "max_unique_per_channel": max_values_per_channel(kernel, OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP[op["op_name"]]),
             }
         return stats
+
+    def _interpreter_without_delegates(self) -> Interpreter:
+        """The file as written: ops and tensors before any delegate rewrites them."""
+        return Interpreter(
+            model_content=self.content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        )
 
     def _to_input(self, image: np.ndarray) -> np.ndarray:
         if image.shape[:2] != self.input_size:

@@ -12,12 +12,14 @@ import json
 import logging
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from edgeseg._keras import keras, tf
 from edgeseg.files import atomic_path, write_json_atomic
 from edgeseg.data.pipeline import steps_per_epoch, training_batches
+from edgeseg.errors import EdgesegError
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.losses import MaskedCrossEntropy, median_frequency_weights
 
@@ -27,8 +29,14 @@ log = logging.getLogger("edgeseg")
 class EpochCheckpoint(keras.callbacks.Callback):
     """Saves what resuming after an epoch needs; restores it when its key matches the stage's.
 
-    The TensorFlow checkpoint is written first and `progress.json` last, naming it: a kill between
-    the two leaves the previous epoch's pair intact (two checkpoints are kept).
+    Each epoch writes the TensorFlow checkpoint and, when the epoch is the best so far, its weights
+    (`best_weights-<epoch>.npz`) first, and `progress.json`, naming both, last: a kill at any point
+    leaves a complete earlier set (two TensorFlow checkpoints are kept; older weight files are
+    removed only once the new progress is written).
+
+    Example:
+        >>> checkpoint = EpochCheckpoint(stage_dir / "checkpoint", ctx.stage_key, model, optimizer, validation)
+        >>> epochs_done = checkpoint.restore()   # 0 when there is nothing of this stage to resume
     """
 
     def __init__(self, folder, key: str, scored_model, optimizer, validation):
@@ -42,33 +50,55 @@ class EpochCheckpoint(keras.callbacks.Callback):
         return self.folder / "progress.json"
 
     def restore(self) -> int:
-        """Restores the last completed epoch of this stage, if any; returns how many epochs it had done."""
+        """Restores the last completed epoch of this stage, if any; returns how many epochs it had done.
+
+        A checkpoint of another key, or one whose progress or weight files are unreadable, is
+        discarded and the stage starts over; one TensorFlow cannot read is an error naming it,
+        since a failed read may have changed some weights already.
+        """
         if not self.progress_path.is_file():
             return 0
-        progress = json.loads(self.progress_path.read_text())
-        if progress.get("key") != self.key:
-            shutil.rmtree(self.folder)  # made by another recipe: starting over is the only correct thing
+        try:
+            progress = json.loads(self.progress_path.read_text())
+            if progress.get("key") != self.key:
+                raise ValueError("made under another recipe")
+            best_weights = None
+            if self.validation.keep_best and progress["best_epoch"]:
+                with np.load(self.folder / progress["best_weights"]) as saved:
+                    best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
+            prefix = str(self.folder / progress["checkpoint"])
+            if not Path(prefix + ".index").is_file():
+                raise FileNotFoundError(prefix + ".index")
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            log.info("  discarding the checkpoint in %s (%s); the stage starts over", self.folder, error)
+            shutil.rmtree(self.folder, ignore_errors=True)
             return 0
-        self.checkpoint.read(str(self.folder / progress["checkpoint"])).assert_existing_objects_matched()
+        try:
+            self.checkpoint.read(prefix).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as error:
+            raise EdgesegError(f"{prefix}: unreadable training checkpoint ({str(error).splitlines()[0][:160]}); "
+                               f"delete {self.folder} to start the stage over") from None
         validation = self.validation
-        validation.history = progress["history"]
+        validation.history, validation.best_weights = progress["history"], best_weights
         validation.best_miou, validation.best_epoch = progress["best_miou"], progress["best_epoch"]
-        if validation.keep_best and progress["best_epoch"]:
-            with np.load(self.folder / "best_weights.npz") as saved:
-                validation.best_weights = [saved[f"w{i}"] for i in range(len(saved.files))]
         return progress["epochs_done"]
 
     def on_epoch_end(self, epoch, logs=None):
         validation = self.validation
+        best_weights_file = f"best_weights-{validation.best_epoch}.npz" if validation.keep_best else None
         if validation.keep_best and validation.best_epoch == epoch + 1:
-            with atomic_path(self.folder / "best_weights.npz") as temporary:
+            with atomic_path(self.folder / best_weights_file) as temporary:
                 with open(temporary, "wb") as file:
                     np.savez(file, **{f"w{i}": w for i, w in enumerate(validation.best_weights)})
         saved = self.manager.save(checkpoint_number=epoch + 1)
         write_json_atomic(self.progress_path, {
-            "key": self.key, "epochs_done": epoch + 1, "checkpoint": saved.rsplit("/", 1)[-1],
-            "history": validation.history, "best_miou": validation.best_miou, "best_epoch": validation.best_epoch,
+            "key": self.key, "epochs_done": epoch + 1, "checkpoint": Path(saved).name,
+            "best_weights": best_weights_file, "history": validation.history,
+            "best_miou": validation.best_miou, "best_epoch": validation.best_epoch,
         })
+        for stale in self.folder.glob("best_weights-*.npz"):
+            if stale.name != best_weights_file:
+                stale.unlink()
 
 
 class ValidationMiou(keras.callbacks.Callback):
@@ -113,18 +143,21 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     loss = MaskedCrossEntropy(ctx.ignore_index, class_weights, getattr(cfg, "ohem", None))
     trainer.compile(optimizer=_optimizer(cfg, steps), loss=loss)
     validation = ValidationMiou(scored_model, ctx, keep_best, getattr(cfg, "early_stopping", None))
-    checkpoint = EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)
-    epochs_done = checkpoint.restore()
+    # Only a stage of a run has a key; a bare call (a notebook, a test) leaves no checkpoint behind.
+    checkpoints = [EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)] \
+        if ctx.stage_key else []
+    epochs_done = checkpoints[0].restore() if checkpoints else 0
     if epochs_done:
-        log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoint.folder)
+        log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoints[0].folder)
     logging_callbacks = [keras.callbacks.TensorBoard(str(ctx.stage_dir / "logs"), write_graph=False, profile_batch=0)] \
         if cfg.tensorboard else []
     batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps)
     trainer.fit(
         batches, epochs=cfg.epochs, initial_epoch=epochs_done, steps_per_epoch=steps,
-        callbacks=[*callbacks, validation, *logging_callbacks, checkpoint], verbose=1 if sys.stderr.isatty() else 0,
+        callbacks=[*callbacks, validation, *logging_callbacks, *checkpoints], verbose=1 if sys.stderr.isatty() else 0,
     )
-    shutil.rmtree(checkpoint.folder, ignore_errors=True)
+    for checkpoint in checkpoints:
+        shutil.rmtree(checkpoint.folder, ignore_errors=True)
     return {
         "epochs": validation.history,
         "best_val_miou": validation.best_miou,

@@ -21,4 +21,5 @@ logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sy
 try:
     print_summary(run_benchmark(edgeseg.load_recipe(arguments.recipe), arguments.runs_dir))
 except edgeseg.EdgesegError as error:
-    sys.exit(f"edgeseg: error: {error}")
+    print(f"benchmark: error: {error}", file=sys.stderr)
+    sys.exit(error.exit_code)

@@ -6,7 +6,9 @@
 
 import argparse
 import json
+import sys
 
+from edgeseg.errors import EdgesegError
 from edgeseg.soak import demo_soak, interpreter_soak
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -16,4 +18,8 @@ parser.add_argument("--frames", type=int, default=10_000)
 parser.add_argument("--threads", type=int, default=2)
 arguments = parser.parse_args()
 soak = demo_soak if arguments.demo else interpreter_soak
-print(json.dumps(soak(arguments.model, arguments.frames, arguments.threads), indent=2))
+try:
+    print(json.dumps(soak(arguments.model, arguments.frames, arguments.threads), indent=2))
+except EdgesegError as error:
+    print(f"soak_interpreter: error: {error}", file=sys.stderr)
+    sys.exit(error.exit_code)

@@ -2,7 +2,8 @@
 
 The app reads `edgeseg.json` in one Kotlin file, `ModelContract.kt`, with literal keys. This module
 reads that file too: the key paths the app reads, the tensor types it can feed and read, and the
-values it requires. So `copy_export_to_app` refuses, on the computer, an export the phone would refuse.
+values it requires. So `copy_export_to_app` refuses, on the computer, an export the phone would refuse
+for any of those reasons (the app's checks of shapes and scales run only on the phone).
 
 Example:
     >>> copy_export_to_app("runs/quickstart", "android_demo")
@@ -16,7 +17,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from edgeseg.demo.contract import load_export
+from edgeseg.demo.contract import dotted_value, load_export
 from edgeseg.errors import ModelError
 from edgeseg.files import atomic_path
 
@@ -173,11 +174,11 @@ def _check_app_can_read(description: dict, app: _AppContract, source: Path) -> N
     if missing:
         raise ModelError(f"{source}: lacks {', '.join(missing)}, which the Android app reads")
     for name, key in APP_CONSTANT_KEYS.items():
-        value, required = _value(description, key), app.constants[name]
+        value, required = dotted_value(description, key), app.constants[name]
         if value != required:
             raise ModelError(f"{source}: the Android app needs {key} = {required!r}. Received: {key}={value!r}")
     for key in TENSOR_TYPE_KEYS:
-        value = _value(description, key)
+        value = dotted_value(description, key)
         if value not in app.tensor_types:
             raise ModelError(
                 f"{source}: the Android app handles {', '.join(app.tensor_types)} tensors. Received: {key}={value!r}"
@@ -186,13 +187,6 @@ def _check_app_can_read(description: dict, app: _AppContract, source: Path) -> N
 
 def _without_comments(kotlin_source: str) -> str:
     return _LITERAL_OR_COMMENT.sub(lambda m: m.group(0) if m.group(0).startswith('"') else " ", kotlin_source)
-
-
-def _value(description: dict, dotted: str):
-    node = description
-    for key in dotted.split("."):
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
 
 
 def _present(node, path: str) -> bool:

@@ -59,9 +59,14 @@ class Export:
         return raw_output.argmax(axis=-1).astype(np.uint8)
 
     def segmenter(self, threads: int = 2):
+        """The interpreter for the model, checked to take the input size edgeseg.json describes."""
         from edgeseg.tflite import TFLiteSegmenter
 
-        return TFLiteSegmenter(self.model_path, threads=threads)
+        segmenter = TFLiteSegmenter(self.model_path, threads=threads)
+        if segmenter.input_size != self.input_size:
+            raise ModelError(f"{self.model_path}: takes {segmenter.input_size[0]}x{segmenter.input_size[1]} images but its "
+                             f"edgeseg.json describes another model. Received: input={self.input_size[0]}x{self.input_size[1]}")
+        return segmenter
 
 
 def load_export(path: str | Path) -> Export:
@@ -69,14 +74,17 @@ def load_export(path: str | Path) -> Export:
     path = Path(path)
     model_path = path / "model.tflite" if path.is_dir() else path
     if not model_path.is_file():
-        raise ModelError(f"{path}: expected a run folder with model.tflite or a .tflite file. Received: {path}")
+        raise ModelError(f"expected a run folder with model.tflite or a .tflite file. Received: export={path}")
     beside = model_path.with_name("edgeseg.json")
     if beside.is_file():
         text, source = beside.read_text(), beside
     else:
         from edgeseg.tflite_metadata import read_metadata
 
-        embedded = read_metadata(model_path.read_bytes()).get("edgeseg.json")
+        try:
+            embedded = read_metadata(model_path.read_bytes()).get("edgeseg.json")
+        except Exception:  # the flatbuffer reader fails in many ways on a file that is not a .tflite
+            raise ModelError(f"{model_path}: not a .tflite model, and no edgeseg.json beside it") from None
         if embedded is None:
             raise ModelError(f"{model_path}: no edgeseg.json beside it or embedded in it; export it with edgeseg")
         text, source = embedded.decode(), model_path
@@ -94,11 +102,12 @@ def load_export(path: str | Path) -> Export:
 
 def missing_fields(description: dict) -> list[str]:
     """The REQUIRED_FIELDS absent from a parsed edgeseg.json."""
-    missing = []
-    for dotted in REQUIRED_FIELDS:
-        node = description
-        for key in dotted.split("."):
-            node = node.get(key) if isinstance(node, dict) else None
-        if node is None:
-            missing.append(dotted)
-    return missing
+    return [dotted for dotted in REQUIRED_FIELDS if dotted_value(description, dotted) is None]
+
+
+def dotted_value(description: dict, dotted: str):
+    """`dotted_value(d, "input.quantization.scale")` is d["input"]["quantization"]["scale"], or None."""
+    node = description
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node

@@ -26,6 +26,7 @@ from edgeseg.demo.contract import Export, load_export
 from edgeseg.errors import EdgesegError
 from edgeseg.overlay import overlay
 from edgeseg.progress import progress
+from edgeseg.quiet import native_stderr_silenced
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
@@ -35,7 +36,7 @@ LEGEND_MARGIN = 6
 OVERLAY_ALPHA = 0.5
 SYNTHETIC_SOURCE = "synthetic"
 SYNTHETIC_FRAMES = 100
-SYNTHETIC_FRAME_SIZE = (480, 640)
+CAMERA_FRAME_SIZE = (480, 640)
 MIN_SYNTHETIC_CLASSES = 4
 WINDOW_TITLE = "edgeseg demo  (o: overlay on/off, q or Esc: quit)"
 
@@ -114,6 +115,13 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     shown: a video (`.mp4`, `.avi`, ...) or, for any other path, a folder of numbered PNG frames
     (lossless, so a frame's mask can be checked exactly).
     """
+    if max_frames is not None and max_frames < 1:
+        raise EdgesegError(f"demo: --max_frames must be at least 1. Received: max_frames={max_frames}")
+    if threads < 1:
+        raise EdgesegError(f"demo: --threads must be at least 1. Received: threads={threads}")
+    if save is not None and Path(save).suffix and Path(save).suffix.lower() not in VIDEO_SUFFIXES:
+        raise EdgesegError(f"demo: --save takes a video ({', '.join(VIDEO_SUFFIXES)}) or a folder for PNG frames. "
+                           f"Received: save={save}")
     export = load_export(export_path)
     if window and not _display_available():
         raise EdgesegError("demo: no display to open a window on; pass --no-window (with --save out.mp4 to keep the frames)")
@@ -126,7 +134,8 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     shown = 0
     previous = time.perf_counter()
     try:
-        for frame_rgb in progress(frames, desc="demo", unit="frame", total=total if max_frames is None else max_frames):
+        for frame_rgb in _until_interrupted(progress(frames, desc="demo", unit="frame",
+                                                     total=total if max_frames is None else max_frames)):
             now = time.perf_counter()
             composed, inference_ms = demo.render(frame_rgb, frame_seconds=now - previous if shown else None)
             frame_total += (now - previous) * 1000 if shown else 0.0
@@ -155,6 +164,14 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     return DemoStats(shown, inference_total / shown, frame_total / max(1, shown - 1))
 
 
+def _until_interrupted(frames):
+    """The frames until Ctrl-C, which ends the demo like q does."""
+    try:
+        yield from frames
+    except KeyboardInterrupt:
+        return
+
+
 def _display_available() -> bool:
     return sys.platform in ("win32", "darwin") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
@@ -169,22 +186,23 @@ def _open_source(source, export: Export):
         # Drawn at the model's size and enlarged, so the model sees scenes like the quickstart's.
         classes = min(max(len(export.class_names), MIN_SYNTHETIC_CLASSES), len(SYNTHETIC_CLASS_NAMES))
         images, _ = generate_scenes(SYNTHETIC_FRAMES, export.input_size, classes, seed=0, split="demo")
-        height, width = SYNTHETIC_FRAME_SIZE
+        height, width = CAMERA_FRAME_SIZE
         return (cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC) for image in images), 10.0, SYNTHETIC_FRAMES
     path = Path(str(source))
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise EdgesegError(f"demo: {path} holds no images ({', '.join(IMAGE_SUFFIXES)}). Received: source={source}")
+            raise EdgesegError(f"demo: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder. Received: source={source}")
         return (_read_image(file) for file in files), 10.0, len(files)
     if not _is_camera(source) and not path.is_file():
         raise EdgesegError(f"demo: expected a camera index, a video file, a folder of images or '{SYNTHETIC_SOURCE}'. "
                            f"Received: source={source}")
-    capture = cv2.VideoCapture(int(source) if _is_camera(source) else str(path))
+    with native_stderr_silenced():  # OpenCV and FFmpeg print their own warnings before failing
+        capture = cv2.VideoCapture(int(source) if _is_camera(source) else str(path))
     if not capture.isOpened():
-        raise EdgesegError(f"demo: cannot open {'camera' if _is_camera(source) else 'video'} {source}")
+        raise EdgesegError(f"demo: cannot open the {'camera' if _is_camera(source) else 'video'}. Received: source={source}")
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if not _is_camera(source) else 0
-    return _captured_frames(capture), capture.get(cv2.CAP_PROP_FPS) or 30.0, count or None
+    return _captured_frames(capture), capture.get(cv2.CAP_PROP_FPS) or 30.0, count if count > 0 else None
 
 
 def _captured_frames(capture):
@@ -201,7 +219,7 @@ def _captured_frames(capture):
 def _read_image(path: Path) -> np.ndarray:
     frame_bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if frame_bgr is None:
-        raise EdgesegError(f"demo: {path} is not a readable image")
+        raise EdgesegError(f"demo: not a readable image. Received: {path}")
     return frame_bgr[..., ::-1]
 
 
@@ -209,22 +227,28 @@ class _FrameWriter:
     """A video file for video suffixes; otherwise a folder of frame_000000.png files."""
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float):
-        self.path, self.count = path, 0
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
-            self.video = cv2.VideoWriter(str(path), fourcc, fps, (size[1], size[0]))
-            if not self.video.isOpened():
-                raise EdgesegError(f"demo: cannot write the video {path}")
-        else:
-            self.video = None
-            path.mkdir(parents=True, exist_ok=True)
+        self.path, self.size, self.count = path, size, 0
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
+                self.video = cv2.VideoWriter(str(path), fourcc, fps, (size[1], size[0]))
+                if not self.video.isOpened():
+                    raise EdgesegError(f"demo: cannot write the video. Received: save={path}")
+            else:
+                self.video = None
+                path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise EdgesegError(f"demo: cannot save there ({error.strerror or error}). Received: save={path}") from None
 
     def write(self, frame_bgr: np.ndarray) -> None:
+        """Writes one shown frame; a frame of another size (images of mixed sizes) is scaled to the first's."""
+        if frame_bgr.shape[:2] != self.size:
+            frame_bgr = cv2.resize(frame_bgr, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
         if self.video is not None:
             self.video.write(frame_bgr)
         elif not cv2.imwrite(str(self.path / f"frame_{self.count:06d}.png"), frame_bgr):
-            raise EdgesegError(f"demo: cannot write frames into {self.path}")
+            raise EdgesegError(f"demo: cannot write frames into the folder. Received: save={self.path}")
         self.count += 1
 
     def close(self) -> None:

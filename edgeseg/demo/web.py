@@ -65,6 +65,10 @@ class DemoRequestHandler(SimpleHTTPRequestHandler):
         else:
             self.send_error(HTTPStatus.NOT_FOUND)
 
+    def do_HEAD(self):
+        # The inherited HEAD would answer for any file under web/; the page never needs it.
+        self.send_error(HTTPStatus.METHOD_NOT_ALLOWED)
+
     def send_bytes(self, content: bytes, content_type: str):
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", content_type)

@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from edgeseg._keras import keras
+from edgeseg.kernels import layer_kernel, max_values_per_channel
 
 log = logging.getLogger("edgeseg")
 
@@ -61,7 +62,7 @@ def _m_by_n_obstacle(layer, m_by_n) -> str | None:
     n = m_by_n[1]
     if type(layer).__name__ == "DepthwiseConv2D":
         return "m_by_n sparsity applies to Conv2D and Dense kernels, not depthwise ones"
-    inputs = layer.kernel.shape[-2]
+    inputs = layer_kernel(layer).shape[-2]
     if inputs % n:
         return f"its {inputs} input channels are not a multiple of n={n}"
     return None
@@ -70,7 +71,7 @@ def _m_by_n_obstacle(layer, m_by_n) -> str | None:
 def kernels_of(model, names) -> dict[str, np.ndarray]:
     """Kernel arrays of the named layers, by layer name."""
     wanted = set(names)
-    return {layer.name: layer.kernel.numpy() for layer in model.layers if layer.name in wanted}
+    return {layer.name: layer_kernel(layer) for layer in model.layers if layer.name in wanted}
 
 
 def sparsity(kernels: dict[str, np.ndarray]) -> float:
@@ -87,8 +88,7 @@ def layer_sparsity(kernels: dict[str, np.ndarray]) -> dict[str, float]:
 def unique_values(kernels: dict[str, np.ndarray], per_channel: bool = False) -> dict[str, int]:
     """Distinct values in each kernel, or, `per_channel`, the most any one output channel holds."""
     if per_channel:
-        return {name: max(int(np.unique(kernel[..., c]).size) for c in range(kernel.shape[-1]))
-                for name, kernel in kernels.items()}
+        return {name: max_values_per_channel(kernel) for name, kernel in kernels.items()}
     return {name: int(np.unique(kernel).size) for name, kernel in kernels.items()}
 
 

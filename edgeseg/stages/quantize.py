@@ -12,6 +12,7 @@ import numpy as np
 from edgeseg._keras import native_stderr_silenced, tf
 from edgeseg.errors import StageError
 from edgeseg.files import file_sizes, write_bytes_atomic
+from edgeseg.kernels import layer_kernel, max_values_per_channel
 from edgeseg.progress import progress
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.tflite import TFLiteSegmenter
@@ -64,11 +65,15 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
     sparse_total = sparse_zeros = 0
     max_unique, lost = 0, []
     for layer in model.layers:
-        if layer.name not in int8_kernels or not hasattr(layer, "kernel"):
+        kernel = layer_kernel(layer)
+        if kernel is None:
             continue
-        kernel, stored = layer.kernel.numpy(), int8_kernels[layer.name]
-        zeros = float(np.mean(kernel == 0))
-        unique = max(int(np.unique(kernel[..., c]).size) for c in range(kernel.shape[-1]))
+        zeros, unique = float(np.mean(kernel == 0)), max_values_per_channel(kernel)
+        stored = int8_kernels.get(layer.name)
+        if stored is None:
+            if zeros > 0.01 or unique < kernel.size / kernel.shape[-1] / 2:
+                lost.append(f"{layer.name}: compressed, but not found in the .tflite to check")
+            continue
         if zeros > 0.01:
             sparse_total += kernel.size
             sparse_zeros += stored["sparsity"] * kernel.size
@@ -95,7 +100,8 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
         )
     ops = segmenter.op_report()
-    kept = compression_kept(state.model, segmenter.kernel_stats())
+    with_kernels = {layer.name for layer in state.model.layers if layer_kernel(layer) is not None}
+    kept = compression_kept(state.model, segmenter.kernel_stats(with_kernels))
     record = {
         "mode": cfg.mode,
         "artifact": str(path.relative_to(ctx.run_dir)),

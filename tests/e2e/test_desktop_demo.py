@@ -89,11 +89,24 @@ def test_a_folder_of_images_is_a_source(tiny_export, tmp_path):
 @pytest.mark.parametrize("arguments, message", [
     (["--source", "missing.mp4", "--no-window", "--save", "out.mp4"], "expected a camera index, a video file, a folder of images"),
     (["--source", "0", "--no-window"], "would run unseen forever"),
+    (["--source", "not_a_video.mp4", "--no-window", "--save", "out.mp4"], "cannot open the video. Received: source=not_a_video.mp4"),
+    (["--source", "synthetic", "--no-window", "--save", "out.webm"], "Received: save=out.webm"),
+    (["--source", "synthetic", "--no-window", "--max_frames", "0"], "Received: max_frames=0"),
 ])
 def test_bad_demo_input_gets_one_line(tiny_export, tmp_path, arguments, message):
+    (tmp_path / "not_a_video.mp4").write_text("these are not frames")
     completed = run_cli("demo", str(tiny_export), *arguments, cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr.strip().splitlines() == [line for line in completed.stderr.strip().splitlines() if message in line]
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], completed.stderr
+
+
+def test_a_file_that_is_not_a_model_is_refused(tmp_path):
+    (tmp_path / "notes.tflite").write_text("not a model")
+    completed = run_cli("demo", str(tmp_path / "notes.tflite"), "--no-window", "--source", "synthetic", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [f"edgeseg: error: {tmp_path / 'notes.tflite'}: not a .tflite model, "
+                                                      "and no edgeseg.json beside it"]
 
 
 def test_a_window_without_a_display_is_refused(tiny_export, tmp_path, monkeypatch):

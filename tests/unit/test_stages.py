@@ -5,10 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from edgeseg.recipe import STAGE_CONFIGS
+from edgeseg.recipe import STAGE_CONFIGS, PruneConfig
 from edgeseg.stages import STAGES
 from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.recipe import PruneConfig
 from edgeseg.stages.compressible import kernels_of, select_layers
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_metadata import read_metadata
@@ -136,19 +135,28 @@ def test_training_checkpoints_each_epoch_and_resumes_only_under_its_key(tiny_mod
 
     folder = tiny_context.stage_dir / "checkpoint"
     context = dataclasses.replace(tiny_context, stage_key="key-a")
-    validation = ValidationMiou(tiny_model, context, keep_best=True)
-    checkpoint = EpochCheckpoint(folder, "key-a", tiny_model, keras.optimizers.Adam(), validation)
-    validation.history, validation.best_miou, validation.best_epoch = [{"epoch": 1, "loss": 1.0, "val_miou": 0.1}], 0.1, 1
-    validation.best_weights = tiny_model.get_weights()
-    checkpoint.on_epoch_end(0)
-    progress = json.loads((folder / "progress.json").read_text())
-    assert progress["epochs_done"] == 1 and progress["key"] == "key-a" and (folder / "best_weights.npz").is_file()
 
-    resumed_validation = ValidationMiou(tiny_model, context, keep_best=True)
-    assert EpochCheckpoint(folder, "key-a", tiny_model, keras.optimizers.Adam(), resumed_validation).restore() == 1
-    assert resumed_validation.history == validation.history and weights_equal(resumed_validation.best_weights, validation.best_weights)
-    assert EpochCheckpoint(folder, "key-b", tiny_model, keras.optimizers.Adam(), ValidationMiou(tiny_model, context, True)).restore() == 0
-    assert not folder.exists(), "a checkpoint made under another key is discarded, not resumed"
+    def checkpoint(key="key-a"):
+        validation = ValidationMiou(tiny_model, context, keep_best=True)
+        return EpochCheckpoint(folder, key, tiny_model, keras.optimizers.Adam(), validation), validation
+
+    saving, validation = checkpoint()
+    validation.history, validation.best_miou, validation.best_epoch = [{"epoch": 1, "loss": 1.0, "val_miou": 0.1}], 0.1, 1
+    validation.best_weights = saved_weights = tiny_model.get_weights()
+    saving.on_epoch_end(0)
+    progress = json.loads((folder / "progress.json").read_text())
+    assert progress["epochs_done"] == 1 and progress["key"] == "key-a" and (folder / progress["best_weights"]).is_file()
+
+    tiny_model.set_weights([w + 1.0 for w in saved_weights])
+    restoring, restored = checkpoint()
+    assert restoring.restore() == 1
+    assert weights_equal(tiny_model.get_weights(), saved_weights), "the checkpoint's weights come back"
+    assert restored.history == validation.history and weights_equal(restored.best_weights, saved_weights)
+
+    (folder / progress["best_weights"]).unlink()
+    assert checkpoint()[0].restore() == 0 and not folder.exists(), "an incomplete checkpoint is discarded"
+    saving.on_epoch_end(0)
+    assert checkpoint("key-b")[0].restore() == 0 and not folder.exists(), "another key's checkpoint is discarded"
 
     fit = fit_segmentation(tiny_model, tiny_model, TrainConfig(epochs=1), context)
     assert fit["epochs"][0]["epoch"] == 1 and not folder.exists(), "a finished stage leaves no checkpoint"
@@ -224,3 +232,5 @@ def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
     assert kept["lost"] == [] and kept["sparsity_of_pruned_layers"] == pytest.approx(zeros)
     lost = compression_kept(tiny_model, {"block1_project_conv": {"sparsity": zeros - 0.1, "max_unique_per_channel": 3}})
     assert len(lost["lost"]) == 1 and lost["lost"][0].startswith("block1_project_conv: zeros")
+    gained = compression_kept(tiny_model, {"block1_project_conv": {"sparsity": zeros, "max_unique_per_channel": 10_000}})
+    assert len(gained["lost"]) == 1 and "values per channel" in gained["lost"][0]
