@@ -73,10 +73,10 @@ def _path_summary(result, seconds: float) -> dict:
     return {
         "run_dir": str(result.run_dir),
         "float_miou": verify["float"]["miou"],
-        "int8_miou": verify["int8"]["miou"],
+        "int8_miou": verify["quantized"]["miou"],
         "int8_drop": verify["miou_drop"],
-        "resolution": verify["int8"]["resolution"],
-        "int8_per_class_iou": verify["int8"]["per_class_iou"],
+        "resolution": verify["quantized"]["resolution"],
+        "int8_per_class_iou": verify["quantized"]["per_class_iou"],
         "float_per_class_iou": verify["float"]["per_class_iou"],
         "bytes": len(content),
         "gzip_bytes": len(gzip.compress(content, compresslevel=9, mtime=0)),

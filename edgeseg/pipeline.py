@@ -47,10 +47,11 @@ class RunResult:
         verify = self.record("verify")
         if self.model_path is not None:
             size = self.record("export")["bytes"]
-            lines.append(f"model: {self.model_path} (int8, {size / 1024:.1f} KiB) with labels.txt and edgeseg.json")
+            mode = self.record("quantize")["mode"]
+            lines.append(f"model: {self.model_path} ({mode}, {size / 1024:.1f} KiB) with labels.txt and edgeseg.json")
         if verify is not None:
             lines.append(
-                f"val mIoU on {verify['int8']['images']} images: int8 .tflite {verify['int8']['miou']:.4f} "
+                f"val mIoU on {verify['quantized']['images']} images: {verify['mode']} .tflite {verify['quantized']['miou']:.4f} "
                 f"vs float {verify['float']['miou']:.4f} (drop {verify['miou_drop']:+.4f}), "
                 f"interpreter {verify['latency'][str(verify['threads'])]['median_ms']:.2f} ms/image "
                 f"({verify['threads']} threads)"
@@ -179,8 +180,8 @@ def _prepare_run_dir(run_dir: Path, kept_folders: list[str] | None) -> None:
 def _headline(record: dict) -> str:
     if "val_miou" in record:
         return f": val mIoU {record['val_miou']:.4f}"
-    if "int8" in record:
-        return f": int8 mIoU {record['int8']['miou']:.4f}, float {record['float']['miou']:.4f}"
+    if "quantized" in record:
+        return f": {record['mode']} mIoU {record['quantized']['miou']:.4f}, float {record['float']['miou']:.4f}"
     if "bytes" in record:
         return f": {record['bytes'] / 1024:.1f} KiB"
     return ""

@@ -1,4 +1,4 @@
-"""The report's PNG plots: mIoU vs size, per-class IoU float vs int8, confusion matrix, overlay gallery."""
+"""The report's PNG plots: mIoU vs size, per-class IoU float vs quantized, confusion matrix, overlay gallery."""
 
 from pathlib import Path
 
@@ -27,16 +27,16 @@ def plot_miou_vs_size(points: list[tuple[str, float, float]], path: Path) -> Pat
     return _save(figure, path)
 
 
-def plot_class_iou(class_names, float_iou, int8_iou, path: Path) -> Path:
-    """Grouped bars of each class's IoU, float model vs int8 .tflite."""
+def plot_class_iou(class_names, float_iou, quantized_iou, path: Path) -> Path:
+    """Grouped bars of each class's IoU, float model vs quantized .tflite."""
     positions = np.arange(len(class_names))
     figure, axes = plt.subplots(figsize=(max(6.4, 0.7 * len(class_names) + 2), 4.2))
     axes.bar(positions - 0.2, [v or 0 for v in float_iou], 0.4, label="float Keras")
-    axes.bar(positions + 0.2, [v or 0 for v in int8_iou], 0.4, label="int8 .tflite")
+    axes.bar(positions + 0.2, [v or 0 for v in quantized_iou], 0.4, label="quantized .tflite")
     axes.set_xticks(positions, class_names, rotation=30, ha="right")
     axes.set_ylim(0, 1)
     axes.set_ylabel("IoU")
-    axes.set_title("Per-class IoU, float vs int8 (val)")
+    axes.set_title("Per-class IoU, float vs quantized (val)")
     axes.legend()
     axes.grid(axis="y", alpha=0.3)
     return _save(figure, path)
@@ -58,13 +58,13 @@ def plot_confusion(matrix, class_names, path: Path) -> Path:
     axes.set_yticks(ticks, class_names)
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
-    axes.set_title("Confusion matrix, int8 .tflite (rows sum to 1)")
+    axes.set_title("Confusion matrix, quantized .tflite (rows sum to 1)")
     return _save(figure, path)
 
 
-def plot_gallery(images, truths, float_predictions, int8_predictions, colors, ignore_index: int, path: Path) -> Path:
-    """Rows of input / truth / float / int8 overlays."""
-    columns = [("input", None), ("truth", truths), ("float", float_predictions), ("int8", int8_predictions)]
+def plot_gallery(images, truths, float_predictions, quantized_predictions, colors, ignore_index: int, path: Path) -> Path:
+    """Rows of input / truth / float / quantized overlays."""
+    columns = [("input", None), ("truth", truths), ("float", float_predictions), ("quantized", quantized_predictions)]
     figure, grid = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
     for row, image in enumerate(images):
         for column, (title, maps) in enumerate(columns):

@@ -322,7 +322,10 @@ class ClusterConfig(FitConfig, LayerSelection):
 
 
 class QuantizeConfig(_Section):
-    mode: Literal["int8"] = "int8"
+    mode: Literal["int8", "int16x8", "float16", "dynamic"] = Field(
+        "int8", description="int8: full integer, uint8 camera bytes in (for phones' NPUs and XNNPACK); int16x8: "
+                            "16-bit activations, int8 weights, float in/out; float16: half-precision weights (GPU "
+                            "delegates); dynamic: int8 weights, float activations")
     calibration_images: int = Field(100, ge=1)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from edgeseg import __version__
 from edgeseg.files import write_json_atomic, write_text_atomic
 
-SCORED_MODELS = (("float", "float Keras"), ("float_tflite", "float .tflite"), ("int8", "int8 .tflite"))
+SCORED_MODELS = (("float", "float Keras"), ("float_tflite", "float .tflite"), ("quantized", "{mode} .tflite"))
 
 
 def write_report(run_dir: Path, recipe, records: list[dict], status: str, error: str | None = None) -> None:
@@ -34,7 +34,7 @@ def write_report(run_dir: Path, recipe, records: list[dict], status: str, error:
 
 def _miou_vs_size_points(records: list[dict]) -> list[tuple[str, float, float]]:
     points = [(r["stage"], r["bytes"] / 1024, r["val_miou"]) for r in records if "val_miou" in r and "bytes" in r]
-    points += [("int8 .tflite", r["bytes"] / 1024, r["int8"]["miou"]) for r in records if r["stage"] == "verify"]
+    points += [(f"{r['mode']} .tflite", r["bytes"] / 1024, r["quantized"]["miou"]) for r in records if r["stage"] == "verify"]
     return points
 
 
@@ -47,7 +47,7 @@ def _markdown(report: dict, recipe) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for record in report["stages"]:
-        miou = record.get("val_miou", record.get("int8", {}).get("miou"))
+        miou = record.get("val_miou", record.get("quantized", {}).get("miou"))
         # For the .tflite, sparsity and values per output channel of the pruned and clustered kernels.
         kernels = record.get("kernels", {})
         sparsity = record.get("sparsity", kernels.get("sparsity_of_pruned_layers"))
@@ -66,48 +66,49 @@ def _markdown(report: dict, recipe) -> str:
 
 
 def _verification_section(verify: dict, class_names: list[str]) -> list[str]:
-    resolution = "each label's own resolution" if verify["int8"]["resolution"] == "label" else "model input resolution"
+    mode = verify["mode"]
+    resolution = "each label's own resolution" if verify["quantized"]["resolution"] == "label" else "model input resolution"
     lines = [
         "", "## Verification", "",
-        f"Val split, {verify['int8']['images']} images, scored at {resolution}; every .tflite figure comes from "
+        f"Val split, {verify['quantized']['images']} images, scored at {resolution}; every .tflite figure comes from "
         "running the file in the LiteRT interpreter.", "",
         "| model | mIoU | pixel accuracy | mean class accuracy | boundary F1 |", "|---|---|---|---|---|",
     ]
     for key, title in SCORED_MODELS:
-        scores = verify[key]
+        scores, title = verify[key], title.format(mode=mode)
         lines.append(
             f"| {title} | {_value(scores['miou'], '.4f')} | {_value(scores['pixel_accuracy'], '.4f')} "
             f"| {_value(scores['mean_class_accuracy'], '.4f')} | {_value(scores['boundary_f1'], '.4f')} |"
         )
-    if "model_resolution" in verify["int8"]:
+    if "model_resolution" in verify["quantized"]:
         lines += ["", f"At model input resolution: float mIoU {verify['float']['model_resolution']['miou']:.4f}, "
-                      f"int8 mIoU {verify['int8']['model_resolution']['miou']:.4f}."]
+                      f"{mode} mIoU {verify['quantized']['model_resolution']['miou']:.4f}."]
     agreement = verify["agreement"]
     lines += [
-        "", f"- int8 vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
+        "", f"- {mode} vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
         f"{agreement['pixel_agreement']:.2%} of pixels; logit error max {agreement['max_logit_error']:.3f}, "
         f"mean {agreement['mean_logit_error']:.4f}",
-        f"- int8 file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
+        f"- {mode} file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
         + (f"; the interpreter adds {verify['memory_kib']} KiB of resident memory" if verify.get("memory_kib") is not None else ""),
     ]
     for threads, latency in verify["latency"].items():
         lines.append(f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
                      f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")
     lines.append(f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}")
-    lines += _ops_section(verify["op_report"])
-    lines += ["", "| class | float IoU | int8 IoU | drop |", "|---|---|---|---|"]
-    for name, f_iou, q_iou, drop in zip(class_names, verify["float"]["per_class_iou"], verify["int8"]["per_class_iou"],
+    lines += _ops_section(verify["op_report"], full_integer=mode == "int8")
+    lines += ["", f"| class | float IoU | {mode} IoU | drop |", "|---|---|---|---|"]
+    for name, f_iou, q_iou, drop in zip(class_names, verify["float"]["per_class_iou"], verify["quantized"]["per_class_iou"],
                                          verify["class_iou_drop"]):
         lines.append(f"| {name} | {_value(f_iou, '.4f')} | {_value(q_iou, '.4f')} | {_value(drop, '+.4f')} |")
     lines += [""] + [f"![{Path(plot).stem}]({plot})" for plot in verify["plots"]]
     return lines
 
 
-def _ops_section(op_report: dict) -> list[str]:
+def _ops_section(op_report: dict, full_integer: bool) -> list[str]:
     lines = ["", "| op | count | tensor dtypes |", "|---|---|---|"]
     lines += [f"| {op['op']} | {op['count']} | {', '.join(op['dtypes'])} |" for op in op_report["ops"]]
     lines.append("")
-    if op_report["float_ops"]:
+    if full_integer and op_report["float_ops"]:
         lines.append(f"- **warning**: float ops in the int8 model: {', '.join(op_report['float_ops'])}")
     if op_report["not_gpu_delegate_ops"]:
         lines.append(f"- **note**: not in the GPU delegate's documented op list (these run on the CPU when the GPU "

@@ -135,11 +135,14 @@ class TFLiteSegmenter:
         """
         interpreter = self._interpreter_without_delegates()
         details = {t["index"]: t for t in interpreter.get_tensor_details()}
+        ops = interpreter._get_ops_details()
+        # float16 weights reach their op through a DEQUANTIZE; the stored tensor is its input.
+        stored_as = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
         stats = {}
-        for op in interpreter._get_ops_details():
+        for op in ops:
             if op["op_name"] not in OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP or len(op["inputs"]) < 2:
                 continue
-            weights = details[op["inputs"][1]]
+            weights = details[stored_as.get(op["inputs"][1], op["inputs"][1])]
             candidates = [part.split("/")[1] for part in weights["name"].split(";") if part.count("/") >= 2]
             known = [name for name in candidates if layer_names is None or name in layer_names]
             try:

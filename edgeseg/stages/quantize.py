@@ -1,8 +1,9 @@
-"""`quantize`: full-integer post-training quantization to a `.tflite` that takes camera bytes.
+"""`quantize`: post-training quantization of the current model to a `.tflite`, in the recipe's mode.
 
-The input is uint8 with scale 1 and zero point 0, so an app passes RGB pixels unchanged. The
-calibrator only sees the range the representative images cover, so one calibration image carries
-a 0 and a 255 pixel: the input's range is the camera's, not the calibration set's.
+`int8` (the default) is full-integer: the input is uint8 with scale 1 and zero point 0, so an app
+passes RGB pixels unchanged. The calibrator only sees the range the representative images cover,
+so one calibration image carries a 0 and a 255 pixel: the input's range is the camera's, not the
+calibration set's. `int16x8`, `float16` and `dynamic` keep a float32 input and output.
 """
 
 import warnings
@@ -10,7 +11,7 @@ import warnings
 import numpy as np
 
 from edgeseg._keras import native_stderr_silenced, tf
-from edgeseg.errors import StageError
+from edgeseg.errors import ModelError, StageError
 from edgeseg.files import file_sizes, write_bytes_atomic
 from edgeseg.kernels import layer_kernel, max_values_per_channel
 from edgeseg.progress import progress
@@ -44,6 +45,26 @@ def convert_int8(model, images: np.ndarray) -> bytes:
     with native_stderr_silenced(), warnings.catch_warnings():
         # The converter warns that uint8 input statistics are missing; calibration provides them.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return converter.convert()
+
+
+def convert(model, mode: str, images: np.ndarray) -> bytes:
+    """The `.tflite` of a float Keras model in one of the recipe's quantization modes.
+
+    Example:
+        >>> TFLiteSegmenter(convert(model, "float16", images)).input["dtype"]
+        <class 'numpy.float32'>
+    """
+    if mode == "int8":
+        return convert_int8(model, images)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if mode == "int16x8":
+        converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in images)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    elif mode == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    with native_stderr_silenced():
         return converter.convert()
 
 
@@ -91,10 +112,14 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
-    tflite = convert_int8(state.model, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))
+    tflite = convert(state.model, cfg.mode, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))
     path = write_bytes_atomic(ctx.stage_dir / "model.tflite", tflite)
-    segmenter = TFLiteSegmenter(tflite, source=str(path))
-    if segmenter.input_quantization != EXACT_PIXEL_INPUT:
+    try:
+        segmenter = TFLiteSegmenter(tflite, source=str(path))
+    except ModelError as error:
+        raise StageError(f"quantize: the interpreter cannot prepare the {cfg.mode} model ({error}); "
+                         "another stages.quantize.mode may convert") from None
+    if cfg.mode == "int8" and segmenter.input_quantization != EXACT_PIXEL_INPUT:
         raise StageError(
             f"quantize: input quantization is (scale, zero_point)={segmenter.input_quantization}; "
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"

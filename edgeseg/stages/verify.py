@@ -1,7 +1,7 @@
 """`verify`: score the `.tflite` with the interpreter next to the float model, and apply the gates.
 
-Float Keras, float TFLite and the int8 file are scored by one evaluator on the same val images, so
-a drop can be told apart as conversion error (float TFLite) or quantization error (int8).
+Float Keras, float TFLite and the quantized file are scored by one evaluator on the same val
+images, so a drop can be told apart as conversion error (float TFLite) or quantization error.
 """
 
 import numpy as np
@@ -17,13 +17,13 @@ from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_t
 
 def gate_failures(cfg, record: dict, class_names: list[str]) -> list[str]:
     """One line per failed gate of the `verify:` section, naming the gate and both figures."""
-    int8, drop = record["int8"]["miou"], record["miou_drop"]
+    quantized, drop, mode = record["quantized"]["miou"], record["miou_drop"], record["mode"]
     failures = []
-    if cfg.min_miou is not None and int8 < cfg.min_miou:
-        failures.append(f"verify.min_miou: int8 mIoU {int8:.4f} is below {cfg.min_miou}")
+    if cfg.min_miou is not None and quantized < cfg.min_miou:
+        failures.append(f"verify.min_miou: {mode} mIoU {quantized:.4f} is below {cfg.min_miou}")
     if cfg.max_miou_drop is not None and drop > cfg.max_miou_drop:
         failures.append(
-            f"verify.max_miou_drop: int8 mIoU {int8:.4f} is {drop:.4f} below float {record['float']['miou']:.4f}, "
+            f"verify.max_miou_drop: {mode} mIoU {quantized:.4f} is {drop:.4f} below float {record['float']['miou']:.4f}, "
             f"more than {cfg.max_miou_drop}"
         )
     if cfg.max_class_iou_drop is not None:
@@ -54,39 +54,41 @@ def agreement(reference, candidate, images: np.ndarray) -> dict:
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
-    """Scores float Keras, float TFLite and int8 TFLite on the val split; records failed gates and plots."""
+    """Scores float Keras, float TFLite and the quantized TFLite on the val split; records failed gates and plots."""
+    mode = dict(ctx.recipe.stage_items())["quantize"].mode
     float_model = KerasSegmenter(state.model)
-    int8_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
+    quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
     float_tflite = TFLiteSegmenter(convert_float(state.model), threads=cfg.threads)
     scores = {
         "float": score_split(float_model, ctx.val, ctx.num_classes, desc="scoring float Keras"),
         "float_tflite": score_split(float_tflite, ctx.val, ctx.num_classes, desc="scoring float .tflite"),
-        "int8": score_split(int8_model, ctx.val, ctx.num_classes, desc="scoring int8 .tflite"),
+        "quantized": score_split(quantized_model, ctx.val, ctx.num_classes, desc=f"scoring {mode} .tflite"),
     }
     record = {
+        "mode": mode,
         **scores,
-        "miou_drop": scores["float"]["miou"] - scores["int8"]["miou"],
+        "miou_drop": scores["float"]["miou"] - scores["quantized"]["miou"],
         "class_iou_drop": [
             None if f is None or q is None else f - q
-            for f, q in zip(scores["float"]["per_class_iou"], scores["int8"]["per_class_iou"])
+            for f, q in zip(scores["float"]["per_class_iou"], scores["quantized"]["per_class_iou"])
         ],
-        "agreement": agreement(float_model, int8_model, ctx.val.images),
+        "agreement": agreement(float_model, quantized_model, ctx.val.images),
         "latency": latency_by_threads(state.tflite, [1, cfg.threads], cfg.latency_runs),
         "threads": cfg.threads,
         "memory_kib": interpreter_memory_kib(state.tflite),
-        "op_report": int8_model.op_report(),
+        "op_report": quantized_model.op_report(),
         **content_sizes(state.tflite),
-        "plots": _plots(float_model, int8_model, scores, cfg, ctx),
+        "plots": _plots(float_model, quantized_model, scores, cfg, ctx),
     }
     record["failed_gates"] = gate_failures(cfg, record, ctx.class_names)
     return StageOutcome(state, record)
 
 
-def _plots(float_model, int8_model, scores: dict, cfg, ctx) -> list[str]:
+def _plots(float_model, quantized_model, scores: dict, cfg, ctx) -> list[str]:
     plots_dir = ctx.run_dir / "plots"
     written = [
-        plot_class_iou(ctx.class_names, scores["float"]["per_class_iou"], scores["int8"]["per_class_iou"], plots_dir / "class_iou.png"),
-        plot_confusion(scores["int8"]["confusion_matrix"], ctx.class_names, plots_dir / "confusion_matrix.png"),
+        plot_class_iou(ctx.class_names, scores["float"]["per_class_iou"], scores["quantized"]["per_class_iou"], plots_dir / "class_iou.png"),
+        plot_confusion(scores["quantized"]["confusion_matrix"], ctx.class_names, plots_dir / "confusion_matrix.png"),
     ]
     if cfg.gallery_images:
         # Evenly spaced, since neighbouring images of a video-derived split are near duplicates.
@@ -94,7 +96,7 @@ def _plots(float_model, int8_model, scores: dict, cfg, ctx) -> list[str]:
         images, truths = ctx.val.images[picks], ctx.val.labels[picks]
         colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
         written.append(plot_gallery(
-            images, truths, float_model.predict_labels(images), int8_model.predict_labels(images), colors,
+            images, truths, float_model.predict_labels(images), quantized_model.predict_labels(images), colors,
             ctx.ignore_index, plots_dir / "gallery.png",
         ))
     return [str(path.relative_to(ctx.run_dir)) for path in written]

@@ -74,8 +74,8 @@ def test_reported_int8_miou_is_what_rescoring_the_file_gives(exported):
     run_dir, recipe, _ = exported
     verify = json.loads((run_dir / "06-verify" / "record.json").read_text())
     rescored = edgeseg.evaluate(run_dir / "model.tflite", recipe)
-    assert rescored["miou"] == pytest.approx(verify["int8"]["miou"], abs=1e-12)
-    assert rescored["confusion_matrix"] == verify["int8"]["confusion_matrix"]
+    assert rescored["miou"] == pytest.approx(verify["quantized"]["miou"], abs=1e-12)
+    assert rescored["confusion_matrix"] == verify["quantized"]["confusion_matrix"]
     float_rescored = edgeseg.evaluate(run_dir / "04-cluster" / "model.keras", recipe)
     assert float_rescored["miou"] == pytest.approx(verify["float"]["miou"], abs=1e-6)
 
@@ -85,7 +85,7 @@ def test_eval_command_prints_the_same_miou(exported):
     verify = json.loads((run_dir / "06-verify" / "record.json").read_text())
     completed = run_cli("eval", str(run_dir / "model.tflite"), "--data", str(recipe), cwd=run_dir)
     assert completed.returncode == 0, completed.stderr
-    assert f"mIoU {verify['int8']['miou']:.4f}" in completed.stdout
+    assert f"mIoU {verify['quantized']['miou']:.4f}" in completed.stdout
 
 
 def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_path):
@@ -169,3 +169,21 @@ def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
     assert kernels["lost"] == []
     assert kernels["sparsity_of_pruned_layers"] >= 0.49, "tiny recipe prunes to 0.5"
     assert kernels["max_unique_per_channel_of_clustered_layers"] <= 8, "tiny recipe clusters to 8"
+
+
+def test_a_float16_run_is_verified_exported_and_demoed_as_float16(tmp_path):
+    from edgeseg.demo.contract import load_export
+    from edgeseg.demo.desktop import DesktopDemo
+    from edgeseg.recipe import parse_recipe
+
+    recipe = tiny_recipe_dict(stages=[{"train": {"epochs": 1}}, {"quantize": {"mode": "float16", "calibration_images": 8}},
+                                      {"verify": {}}, {"export": {}}])
+    del recipe["student"]
+    result = edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path)
+    model_line, scores_line, _ = result.summary_lines()
+    assert "(float16," in model_line and "float16 .tflite" in scores_line
+    assert "| float16 .tflite |" in (result.run_dir / "report.md").read_text()
+    export = load_export(result.run_dir)
+    assert export.description["input"]["dtype"] == "float32"
+    shown, _ = DesktopDemo(export).render(np.zeros((48, 64, 3), np.uint8))
+    assert shown.shape[1] == 64

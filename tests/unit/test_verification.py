@@ -65,7 +65,8 @@ def verify_record(float_iou, int8_iou, latency_ms=5.0, size_bytes=100 * 1024):
     drops = [None if f is None or q is None else f - q for f, q in zip(float_iou, int8_iou)]
     return {
         "float": {"miou": float(np.mean([v for v in float_iou if v is not None]))},
-        "int8": {"miou": float(np.mean([v for v in int8_iou if v is not None]))},
+        "mode": "int8",
+        "quantized": {"miou": float(np.mean([v for v in int8_iou if v is not None]))},
         "miou_drop": float(np.mean([v for v in float_iou if v is not None]) - np.mean([v for v in int8_iou if v is not None])),
         "class_iou_drop": drops,
         "latency": {"2": {"median_ms": latency_ms}},
