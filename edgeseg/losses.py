@@ -52,20 +52,46 @@ def median_frequency_weights(labels: np.ndarray, num_classes: int, ignore_index:
     return [float(median / f) if f else 1.0 for f in frequencies]
 
 
-def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int, temperature: float, kd_weight: float):
-    """`(1 - kd_weight) * CE(labels) + kd_weight * T^2 * KL(softmax(t/T) || softmax(s/T))`, per pixel.
+def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int, temperature: float, kd_weight: float,
+                      kd_loss: str = "kl"):
+    """`(1 - kd_weight) * CE(labels) + kd_weight * T^2 * KD(teacher, student)`.
 
-    The KL term is averaged over the same labeled pixels as the CE term, so padding added by
-    augmentation teaches nothing.
+    `kl`: KL(softmax(t/T) || softmax(s/T)) over classes, per pixel, averaged over the same labeled
+    pixels as the CE term, so padding added by augmentation teaches nothing. `cwd`: channel-wise
+    distillation (Shu et al. 2021), see `channel_wise_divergence`.
     """
     labels = tf.cast(labels, tf.int32)
-    valid = tf.cast(labels != ignore_index, student_logits.dtype)
-    teacher_log_probs = tf.nn.log_softmax(teacher_logits / temperature, axis=-1)
-    student_log_probs = tf.nn.log_softmax(student_logits / temperature, axis=-1)
-    kl = tf.reduce_sum(tf.exp(teacher_log_probs) * (teacher_log_probs - student_log_probs), axis=-1)
-    kd = tf.reduce_sum(kl * valid) / tf.maximum(tf.reduce_sum(valid), 1.0)
+    if kd_loss == "cwd":
+        kd = channel_wise_divergence(student_logits, teacher_logits, temperature)
+    else:
+        valid = tf.cast(labels != ignore_index, student_logits.dtype)
+        kd = tf.reduce_sum(_kl(teacher_logits / temperature, student_logits / temperature, axis=-1) * valid) \
+            / tf.maximum(tf.reduce_sum(valid), 1.0)
     ce = masked_cross_entropy(labels, student_logits, ignore_index)
     return (1.0 - kd_weight) * ce + kd_weight * temperature**2 * kd
+
+
+def channel_wise_divergence(student_logits, teacher_logits, temperature: float):
+    """KL between teacher and student of each class channel's softmax over spatial positions,
+    averaged over channels and images: where in the image each class is, rather than which class
+    each pixel is. Every pixel counts, since the softmax runs over the whole map.
+
+    Example:
+        >>> float(channel_wise_divergence(logits, logits, 4.0))
+        0.0
+    """
+    batch, channels = tf.shape(student_logits)[0], tf.shape(student_logits)[-1]
+    # [N, H, W, C] -> [N, C, H*W]: one spatial distribution per image and channel.
+    def per_channel(logits):
+        return tf.reshape(tf.transpose(logits, [0, 3, 1, 2]), [batch, channels, -1]) / temperature
+    return tf.reduce_mean(_kl(per_channel(teacher_logits), per_channel(student_logits), axis=-1))
+
+
+def _kl(target_logits, predicted_logits, axis: int):
+    """KL(softmax(target) || softmax(predicted)) along `axis`."""
+    target_log_probs = tf.nn.log_softmax(target_logits, axis=axis)
+    predicted_log_probs = tf.nn.log_softmax(predicted_logits, axis=axis)
+    return tf.reduce_sum(tf.exp(target_log_probs) * (target_log_probs - predicted_log_probs), axis=axis)
 
 
 @keras.saving.register_keras_serializable(package="edgeseg")

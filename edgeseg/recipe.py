@@ -266,6 +266,9 @@ class TrainConfig(FitConfig, _StopsEarly):
 class DistillConfig(FitConfig, _StopsEarly):
     temperature: float = Field(2.0, gt=0)
     kd_weight: float = Field(0.5, ge=0, le=1, description="weight of the KD term; 1 - kd_weight goes to CE")
+    kd_loss: Literal["kl", "cwd"] = Field(
+        "kl", description="kl: per-pixel KL over classes; cwd: channel-wise distillation, KL over each class map's "
+                          "spatial softmax (Shu et al. 2021)")
 
 
 class LayerSelection(_Section):

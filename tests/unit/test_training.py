@@ -60,3 +60,50 @@ def test_early_stopping_ends_training_and_tensorboard_logs_it(tiny_model, tiny_c
     assert [epoch["epoch"] for epoch in fit["epochs"]] == [1, 2], "no better mIoU after epoch 1: stops after 2"
     assert len(fit["class_weights"]) == tiny_context.num_classes
     assert list((tiny_context.stage_dir / "logs" / "train").glob("events.out.tfevents.*"))
+
+
+def test_channel_wise_distillation_matches_a_hand_computation():
+    from edgeseg.losses import channel_wise_divergence, distillation_loss
+
+    # One image, 1x2 pixels, 2 classes; temperature 2.
+    teacher = np.array([[[[1.0, 0.0], [3.0, 2.0]]]], np.float32)
+    student = np.array([[[[0.0, 1.0], [0.5, 0.5]]]], np.float32)
+
+    def softmax(values):
+        exps = np.exp(np.asarray(values) - np.max(values))
+        return exps / exps.sum()
+
+    expected = 0.0
+    for channel in range(2):  # a softmax over the two positions, per class channel
+        p = softmax(teacher[0, 0, :, channel] / 2.0)
+        q = softmax(student[0, 0, :, channel] / 2.0)
+        expected += np.sum(p * np.log(p / q)) / 2
+    assert float(channel_wise_divergence(student, teacher, 2.0)) == pytest.approx(expected, rel=1e-5)
+    assert float(channel_wise_divergence(teacher, teacher, 2.0)) == pytest.approx(0.0, abs=1e-7)
+    labels = np.array([[[0, 255]]])
+    combined = distillation_loss(labels, student, teacher, 255, 2.0, kd_weight=1.0, kd_loss="cwd")
+    assert float(combined) == pytest.approx(4.0 * expected, rel=1e-5), "kd_weight 1: T^2 * CWD alone"
+
+
+def test_a_teacher_of_another_input_size_is_distilled_from(tiny_context):
+    from edgeseg.models.zoo import build_model
+    from edgeseg.recipe import DistillConfig, ModelSpec
+    from edgeseg.stages import distill
+    from edgeseg.stages.base import PipelineState
+
+    teacher = build_model(ModelSpec(arch="lraspp", alpha=0.35), (64, 64), 4, seed=1)
+    outcome = distill.apply(PipelineState(teacher), DistillConfig(epochs=1, kd_loss="cwd"), tiny_context)
+    assert outcome.state.model.input_shape[1:3] == (32, 32) and outcome.record["kd_loss"] == "cwd"
+    assert outcome.state.teacher is teacher
+
+
+def test_a_teacher_of_other_classes_is_refused(tiny_context):
+    from edgeseg.errors import StageError
+    from edgeseg.models.zoo import build_model
+    from edgeseg.recipe import DistillConfig, ModelSpec
+    from edgeseg.stages import distill
+    from edgeseg.stages.base import PipelineState
+
+    teacher = build_model(ModelSpec(arch="lraspp", alpha=0.35), (32, 32), 6, seed=1)
+    with pytest.raises(StageError, match="teacher predicts 6 classes and the student 4"):
+        distill.apply(PipelineState(teacher), DistillConfig(epochs=1), tiny_context)
