@@ -204,7 +204,8 @@ class ModelSpec(_Section):
     alpha: float = Field(1.0, ge=0.35, le=1.4, description="MobileNet width multiplier")
     output_stride: Literal[8, 16] = 16
     weights: Path | None = Field(None, description="a weights file (.h5 / .weights.h5) to start from")
-    path: Path | None = Field(None, description="a saved model (.keras, .h5, SavedModel) to use as is")
+    path: Path | None = Field(None, description="a saved model (.keras, .h5, SavedModel) to use as is; a teacher "
+                                                 "may also be a .tflite, which can only teach (distill first)")
     trust_model_code: bool = Field(False, description="allow Lambda layers (arbitrary Python) in `path`")
 
     @field_validator("weights", "path")
@@ -441,6 +442,12 @@ class Recipe(_Section):
             raise ValueError("a 'student' is defined but no 'distill' stage uses it: add one or remove the student")
         model_changing = [name for name in names if name in MODEL_CHANGING_STAGES]
         trains_teacher_first = bool(model_changing) and model_changing[0] == "train"
+        if self.teacher.path is not None and self.teacher.path.suffix == ".tflite" and model_changing[:1] != ["distill"]:
+            raise ValueError(f"teacher.path is a .tflite, which can only teach: 'distill' must be the first stage that "
+                             f"changes the model. Received: stages {names}")
+        if self.student is not None and self.student.path is not None and self.student.path.suffix == ".tflite":
+            raise ValueError("student.path is a .tflite, which cannot be trained: give a .keras, .h5 or SavedModel. "
+                             f"Received: student.path={self.student.path}")
         if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, "

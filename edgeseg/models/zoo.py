@@ -7,6 +7,7 @@ Example:
 """
 
 from edgeseg._keras import keras
+from edgeseg.errors import ModelError
 from edgeseg.models.backbones import mobilenet_v2_features
 from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
 
@@ -38,6 +39,13 @@ def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.
     """The recipe's `teacher:` or `student:` as a model: loaded from `path`, or built from the zoo."""
     if spec.path is None:
         return build_model(spec, input_size, num_classes, seed)
+    if spec.path.suffix == ".tflite":
+        from edgeseg.models.tflite_teacher import TFLiteTeacher
+
+        teacher = TFLiteTeacher(spec.path)
+        if teacher.output_shape[-1] != num_classes:
+            raise ModelError(f"{spec.path}: model predicts {teacher.output_shape[-1]} classes but the data has {num_classes}")
+        return teacher
     from edgeseg.models.io import check_segmentation_model, load_model
 
     model = load_model(spec.path, trust_model_code=spec.trust_model_code)

@@ -187,3 +187,25 @@ def test_a_float16_run_is_verified_exported_and_demoed_as_float16(tmp_path):
     assert export.description["input"]["dtype"] == "float32"
     shown, _ = DesktopDemo(export).render(np.zeros((48, 64, 3), np.uint8))
     assert shown.shape[1] == 64
+
+
+def test_a_tflite_teacher_teaches_a_student_end_to_end(tiny_export, tmp_path):
+    from edgeseg.recipe import parse_recipe
+
+    recipe = tiny_recipe_dict(
+        teacher={"path": str(tiny_export / "model.tflite")},
+        stages=[{"distill": {"epochs": 1}}, {"quantize": {"calibration_images": 8}}, {"verify": {}}],
+    )
+    result = edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path)
+    distilled = result.record("distill")
+    assert distilled["teacher"] == "model" and distilled["epochs"][0]["loss"] > 0
+    assert result.record("verify")["quantized"]["images"] == 16
+
+
+def test_a_tflite_teacher_cannot_be_trained(tiny_export):
+    from edgeseg.errors import RecipeError
+    from edgeseg.recipe import parse_recipe
+
+    recipe = tiny_recipe_dict(teacher={"path": str(tiny_export / "model.tflite")})
+    with pytest.raises(RecipeError, match="can only teach"):
+        parse_recipe(recipe)
