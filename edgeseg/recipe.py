@@ -46,6 +46,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def is_teach_only(path) -> bool:
+    """A `.tflite`, or a SavedModel folder not written by tf_keras (Keras 3's `export`, plain
+    TensorFlow): a model that can give logits but not be trained here."""
+    path = Path(path)
+    if path.suffix == ".tflite":
+        return True
+    return path.is_dir() and (path / "saved_model.pb").is_file() and not (path / "keras_metadata.pb").is_file()
+
+
 def _resolve_path(path: Path, info: ValidationInfo) -> Path:
     """Resolves `path` against the recipe's folder (the validation context's base_dir)."""
     try:
@@ -442,12 +451,12 @@ class Recipe(_Section):
             raise ValueError("a 'student' is defined but no 'distill' stage uses it: add one or remove the student")
         model_changing = [name for name in names if name in MODEL_CHANGING_STAGES]
         trains_teacher_first = bool(model_changing) and model_changing[0] == "train"
-        if self.teacher.path is not None and self.teacher.path.suffix == ".tflite" and model_changing[:1] != ["distill"]:
-            raise ValueError(f"teacher.path is a .tflite, which can only teach: 'distill' must be the first stage that "
-                             f"changes the model. Received: stages {names}")
-        if self.student is not None and self.student.path is not None and self.student.path.suffix == ".tflite":
-            raise ValueError("student.path is a .tflite, which cannot be trained: give a .keras, .h5 or SavedModel. "
-                             f"Received: student.path={self.student.path}")
+        if self.teacher.path is not None and is_teach_only(self.teacher.path) and model_changing[:1] != ["distill"]:
+            raise ValueError(f"teacher.path is a .tflite or a SavedModel not saved by tf_keras, which can only teach: "
+                             f"'distill' must be the first stage that changes the model. Received: stages {names}")
+        if self.student is not None and self.student.path is not None and is_teach_only(self.student.path):
+            raise ValueError("student.path can only teach (a .tflite or a SavedModel not saved by tf_keras); a student "
+                             f"must be trainable: give a .keras, .h5 or tf_keras SavedModel. Received: student.path={self.student.path}")
         if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, "

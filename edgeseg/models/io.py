@@ -111,7 +111,8 @@ def _refuse_keras3_file(path: Path) -> None:
     if version.startswith("3"):
         raise ModelError(
             f"{path}: saved by Keras {version}; edgeseg's pruning, clustering and QAT need tf_keras (Keras 2). "
-            "Rebuild the model with tf_keras and save it again, or export its weights and set teacher.weights"
+            "Rebuild the model with tf_keras and save it again, or export its weights and set teacher.weights; "
+            "to use it only as a teacher, export it (model.export('folder')) and set teacher.path to that folder"
         )
 
 

@@ -8,6 +8,7 @@ Example:
 
 from edgeseg._keras import keras
 from edgeseg.errors import ModelError
+from edgeseg.recipe import is_teach_only
 from edgeseg.models.backbones import mobilenet_v2_features
 from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
 
@@ -39,10 +40,10 @@ def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.
     """The recipe's `teacher:` or `student:` as a model: loaded from `path`, or built from the zoo."""
     if spec.path is None:
         return build_model(spec, input_size, num_classes, seed)
-    if spec.path.suffix == ".tflite":
-        from edgeseg.models.tflite_teacher import TFLiteTeacher
+    if is_teach_only(spec.path):
+        from edgeseg.models.teachers import SavedModelTeacher, TFLiteTeacher
 
-        teacher = TFLiteTeacher(spec.path)
+        teacher = TFLiteTeacher(spec.path) if spec.path.suffix == ".tflite" else SavedModelTeacher(spec.path)
         if teacher.output_shape[-1] != num_classes:
             raise ModelError(f"{spec.path}: model predicts {teacher.output_shape[-1]} classes but the data has {num_classes}")
         return teacher
@@ -51,3 +52,4 @@ def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.
     model = load_model(spec.path, trust_model_code=spec.trust_model_code)
     check_segmentation_model(model, str(spec.path), input_size, num_classes)
     return model
+

@@ -189,16 +189,39 @@ def test_a_float16_run_is_verified_exported_and_demoed_as_float16(tmp_path):
     assert shown.shape[1] == 64
 
 
-def test_a_tflite_teacher_teaches_a_student_end_to_end(tiny_export, tmp_path):
+def plain_saved_model(keras_model, folder):
+    """A SavedModel with only a serving signature, as Keras 3's export or plain TensorFlow write it."""
+    from edgeseg._keras import tf
+
+    class Exported(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, *keras_model.input_shape[1:]], tf.float32)])
+        def serve(self, images):
+            return {"logits": self.model(images, training=False)}
+
+    exported = Exported(keras_model)
+    tf.saved_model.save(exported, str(folder), signatures={"serving_default": exported.serve})
+    assert not (folder / "keras_metadata.pb").exists()
+    return folder
+
+
+@pytest.mark.parametrize("teacher_kind", ["tflite", "saved_model"])
+def test_a_teacher_that_can_only_teach_distills_a_student_end_to_end(tiny_export, tmp_path, teacher_kind):
+    from edgeseg.models.io import load_model
     from edgeseg.recipe import parse_recipe
 
+    teacher_path = tiny_export / "model.tflite" if teacher_kind == "tflite" else \
+        plain_saved_model(load_model(tiny_export / "01-train" / "model.keras"), tmp_path / "exported")
     recipe = tiny_recipe_dict(
-        teacher={"path": str(tiny_export / "model.tflite")},
+        teacher={"path": str(teacher_path)},
         stages=[{"distill": {"epochs": 1}}, {"quantize": {"calibration_images": 8}}, {"verify": {}}],
     )
     result = edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path)
     distilled = result.record("distill")
-    assert distilled["teacher"] == "model" and distilled["epochs"][0]["loss"] > 0
+    assert distilled["teacher"] == teacher_path.stem and distilled["epochs"][0]["loss"] > 0
     assert result.record("verify")["quantized"]["images"] == 16
 
 
