@@ -14,22 +14,35 @@ def native_stderr_silenced():
         >>> with native_stderr_silenced():
         ...     import tensorflow
     """
+    with _native_stream_silenced(sys.stderr):
+        yield
+
+
+@contextlib.contextmanager
+def native_output_silenced():
+    """Silences both standard streams of native code (the converter prints its settings on stdout)."""
+    with _native_stream_silenced(sys.stdout), _native_stream_silenced(sys.stderr):
+        yield
+
+
+@contextlib.contextmanager
+def _native_stream_silenced(stream):
     try:
-        stderr_fd = sys.stderr.fileno()
+        fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # pytest capture, notebooks
         yield
         return
-    sys.stderr.flush()
-    saved_fd = os.dup(stderr_fd)
+    stream.flush()
+    saved_fd = os.dup(fd)
     with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), stderr_fd)
+        os.dup2(sink.fileno(), fd)
         try:
             yield
         except BaseException:
-            os.dup2(saved_fd, stderr_fd)
+            os.dup2(saved_fd, fd)
             sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
+            stream.write(sink.read().decode(errors="replace"))
             raise
         finally:
-            os.dup2(saved_fd, stderr_fd)
+            os.dup2(saved_fd, fd)
             os.close(saved_fd)

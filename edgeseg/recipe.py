@@ -353,6 +353,9 @@ class VerifyConfig(_Section):
     threads: int = Field(2, ge=1, description="interpreter threads for scoring and the latency gate")
     latency_runs: int = Field(30, ge=1, description="timed invokes per thread count, after 5 warm-up ones")
     gallery_images: int = Field(4, ge=0, le=16, description="val images in the overlay gallery")
+    debug_layers: int = Field(
+        0, ge=0, le=20, description="int8 only: run the quantization debugger and report this many worst layers, "
+                                    "each with the mIoU the model gets when that layer stays in float")
 
 
 class ExportConfig(_Section):

@@ -96,11 +96,26 @@ def _verification_section(verify: dict, class_names: list[str]) -> list[str]:
                      f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")
     lines.append(f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}")
     lines += _ops_section(verify["op_report"], full_integer=mode == "int8")
+    if "quantization_debug" in verify:
+        lines += _debug_section(verify["quantization_debug"])
     lines += ["", f"| class | float IoU | {mode} IoU | drop |", "|---|---|---|---|"]
     for name, f_iou, q_iou, drop in zip(class_names, verify["float"]["per_class_iou"], verify["quantized"]["per_class_iou"],
                                          verify["class_iou_drop"]):
         lines.append(f"| {name} | {_value(f_iou, '.4f')} | {_value(q_iou, '.4f')} | {_value(drop, '+.4f')} |")
     lines += [""] + [f"![{Path(plot).stem}]({plot})" for plot in verify["plots"]]
+    return lines
+
+
+def _debug_section(debug: dict) -> list[str]:
+    lines = [
+        "", "### Where int8 loses accuracy (quantization debugger)", "",
+        "Error of each quantized tensor against float on the calibration images, in quantization steps "
+        "(RMSE / scale; plain rounding is about 0.29). Models with float input and output, so their "
+        f"mIoU compares with the int8 figure of this table, {debug['int8_miou']:.4f}.", "",
+        "| layer | op | RMSE / scale | max abs error | mIoU with the layer in float | gain |", "|---|---|---|---|---|---|",
+    ]
+    lines += [f"| {row['layer']} | {row['op']} | {row['rmse_over_scale']:.3f} | {row['max_abs_error']:.4f} "
+              f"| {row['miou_with_layer_in_float']:.4f} | {row['miou_gain']:+.4f} |" for row in debug["layers"]]
     return lines
 
 

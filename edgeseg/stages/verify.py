@@ -11,7 +11,8 @@ from edgeseg.overlay import class_colors
 from edgeseg.plots import plot_class_iou, plot_confusion, plot_gallery
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.stages.quantize import convert_float
+from edgeseg.quantization_debug import debug_quantization
+from edgeseg.stages.quantize import calibration_images, convert_float
 from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_threads
 
 
@@ -80,8 +81,20 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         **content_sizes(state.tflite),
         "plots": _plots(float_model, quantized_model, scores, cfg, ctx),
     }
+    if cfg.debug_layers and mode == "int8":
+        record["quantization_debug"] = _debug(state.model, cfg, ctx)
     record["failed_gates"] = gate_failures(cfg, record, ctx.class_names)
     return StageOutcome(state, record)
+
+
+def _debug(model, cfg, ctx) -> dict:
+    quantize = dict(ctx.recipe.stage_items())["quantize"]
+    images = calibration_images(ctx.train.images, quantize.calibration_images, ctx.seed)
+
+    def miou(tflite: bytes) -> float:
+        return score_split(TFLiteSegmenter(tflite, threads=cfg.threads), ctx.val, ctx.num_classes, desc="debugging")["miou"]
+
+    return debug_quantization(model, images, miou, cfg.debug_layers)
 
 
 def _plots(float_model, quantized_model, scores: dict, cfg, ctx) -> list[str]:

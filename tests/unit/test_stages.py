@@ -250,3 +250,19 @@ def test_every_quantize_mode_converts_and_runs(tiny_export, tiny_context, mode):
     agreeing = np.mean(segmenter.predict_labels(images) == KerasSegmenter(model).predict_labels(images))
     assert agreeing >= 0.95, f"{mode} .tflite agrees with the float model on {agreeing:.1%} of pixels"
     assert outcome.record["kernels"]["lost"] == []
+
+
+def test_verify_debugs_quantization_layer_by_layer(tiny_export, tiny_context):
+    from edgeseg.models.io import load_model
+    from edgeseg.report import _debug_section
+
+    model = load_model(tiny_export / "01-train" / "model.keras")
+    tflite = (tiny_export / "02-quantize" / "model.tflite").read_bytes()
+    outcome = run_stage_test("verify", PipelineState(model, tflite=tflite), tiny_context, debug_layers=2, gallery_images=0)
+    debug = outcome.record["quantization_debug"]
+    errors = [row["rmse_over_scale"] for row in debug["layers"]]
+    assert len(errors) == 2 and errors == sorted(errors, reverse=True) and errors[0] > 0
+    for row in debug["layers"]:
+        assert 0 <= row["miou_with_layer_in_float"] <= 1
+        assert row["miou_gain"] == pytest.approx(row["miou_with_layer_in_float"] - debug["int8_miou"])
+    assert any(row["layer"] in line for row in debug["layers"] for line in _debug_section(debug))
