@@ -118,48 +118,35 @@ def export_killed_once_exists(recipe, path, cwd):
     process.wait()
 
 
-def test_a_killed_run_resumes_to_the_same_model(exported, tmp_path):
+def test_a_run_killed_mid_stage_resumes_to_the_same_model(exported, tmp_path):
     reference_dir = exported[0]
     recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
     run_dir = tmp_path / "runs" / "tiny"
-    export_killed_once_exists(recipe, run_dir / "02-distill" / "record.json", cwd=tmp_path)
-    assert (run_dir / "02-distill" / "record.json").exists() and not (run_dir / "model.tflite").exists()
+    progress = run_dir / "01-train" / "checkpoint" / "progress.json"
+    export_killed_once_exists(recipe, progress, cwd=tmp_path)
+    assert json.loads(progress.read_text())["epochs_done"] == 1, "killed after the first of two epochs"
+    assert not (run_dir / "01-train" / "record.json").exists() and not (run_dir / "model.tflite").exists()
 
     resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "[1] train reused" in resumed.stderr and "[2] distill reused" in resumed.stderr
-    assert "[3/7] prune" in resumed.stderr
+    assert "resuming at epoch 2 of 2" in resumed.stderr
     assert (run_dir / "model.tflite").read_bytes() == (reference_dir / "model.tflite").read_bytes()
+    train_record = json.loads((run_dir / "01-train" / "record.json").read_text())
+    assert [epoch["epoch"] for epoch in train_record["epochs"]] == [1, 2]
+    assert not (run_dir / "01-train" / "checkpoint").exists(), "a completed stage removes its checkpoint"
     report = json.loads((run_dir / "report.json").read_text())
     assert report["status"] == "completed" and len(report["completed_stages"]) == 7
 
+    # Editing stage 3 reruns it and what follows, and reuses the completed stages before it.
     edited = tiny_recipe_dict()
     edited["stages"][2]["prune"]["target_sparsity"] = 0.6
     write_yaml(recipe, edited)
     rerun = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "[2] distill reused" in rerun.stderr and "prune reused" not in rerun.stderr
+    assert "[1] train reused" in rerun.stderr and "[2] distill reused" in rerun.stderr
+    assert "prune reused" not in rerun.stderr and "[3/7] prune" in rerun.stderr
     prune_record = json.loads((run_dir / "03-prune" / "record.json").read_text())
     assert prune_record["target_sparsity"] == 0.6
-
-
-def test_a_run_killed_mid_stage_resumes_from_its_last_epoch(exported, tmp_path):
-    reference_dir = exported[0]
-    recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
-    train_dir = tmp_path / "runs" / "tiny" / "01-train"
-    progress = train_dir / "checkpoint" / "progress.json"
-    export_killed_once_exists(recipe, progress, cwd=tmp_path)
-    assert json.loads(progress.read_text())["epochs_done"] == 1, "killed after the first of two epochs"
-    assert not (train_dir / "record.json").exists()
-
-    resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming at epoch 2 of 2" in resumed.stderr
-    assert (tmp_path / "runs" / "tiny" / "model.tflite").read_bytes() == (reference_dir / "model.tflite").read_bytes()
-    train_record = json.loads((train_dir / "record.json").read_text())
-    assert [epoch["epoch"] for epoch in train_record["epochs"]] == [1, 2]
-    assert not (train_dir / "checkpoint").exists(), "a completed stage removes its checkpoint"
-
 
 
 def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
@@ -171,6 +158,7 @@ def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
     assert kernels["max_unique_per_channel_of_clustered_layers"] <= 8, "tiny recipe clusters to 8"
 
 
+@pytest.mark.slow  # the modes' conversion is in the default suite (test_stages); this is the whole path
 def test_a_float16_run_is_verified_exported_and_demoed_as_float16(tmp_path):
     from edgeseg.demo.contract import load_export
     from edgeseg.demo.desktop import DesktopDemo
@@ -208,7 +196,7 @@ def plain_saved_model(keras_model, folder):
     return folder
 
 
-@pytest.mark.parametrize("teacher_kind", ["tflite", "saved_model"])
+@pytest.mark.parametrize("teacher_kind", ["tflite", pytest.param("saved_model", marks=pytest.mark.slow)])
 def test_a_teacher_that_can_only_teach_distills_a_student_end_to_end(tiny_export, tmp_path, teacher_kind):
     from edgeseg.models.io import load_model
     from edgeseg.recipe import parse_recipe

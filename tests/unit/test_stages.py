@@ -236,7 +236,7 @@ def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
     assert len(gained["lost"]) == 1 and "values per channel" in gained["lost"][0]
 
 
-@pytest.mark.parametrize("mode", ["int16x8", "float16", "dynamic"])
+@pytest.mark.parametrize("mode", ["int16x8", "float16", pytest.param("dynamic", marks=pytest.mark.slow)])
 def test_every_quantize_mode_converts_and_runs(tiny_export, tiny_context, mode):
     from edgeseg.models.io import load_model
     from edgeseg.scoring import KerasSegmenter
