@@ -28,9 +28,9 @@ def debug_quantization(model, images: np.ndarray, score, layers: int) -> dict:
     Models here have float input and output (the debugger's requirement), so figures compare with
     each other, not with the shipped uint8/int8 file's.
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in images)
+    from edgeseg.stages.quantize import ptq_converter
+
+    converter = ptq_converter(model, images)
     with native_output_silenced():
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=converter.representative_dataset)
         debugger.run()

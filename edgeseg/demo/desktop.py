@@ -130,16 +130,14 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     demo = DesktopDemo(export, threads)
     frames, fps, total = _open_source(str(source), export)
     writer = None
-    inference_total = frame_total = 0.0
-    shown = 0
-    previous = time.perf_counter()
+    inference_total, shown = 0.0, 0
+    first = previous = None  # when the first and the latest frame arrived
     try:
         for frame_rgb in _until_interrupted(progress(frames, desc="demo", unit="frame",
                                                      total=total if max_frames is None else max_frames)):
             now = time.perf_counter()
-            composed, inference_ms = demo.render(frame_rgb, frame_seconds=now - previous if shown else None)
-            frame_total += (now - previous) * 1000 if shown else 0.0
-            previous = now
+            composed, inference_ms = demo.render(frame_rgb, frame_seconds=None if previous is None else now - previous)
+            first, previous = now if first is None else first, now
             inference_total += inference_ms
             shown += 1
             if save is not None:
@@ -161,7 +159,7 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
             cv2.destroyAllWindows()
     if not shown:
         raise EdgesegError(f"demo: no frames could be read from {source}")
-    return DemoStats(shown, inference_total / shown, frame_total / max(1, shown - 1))
+    return DemoStats(shown, inference_total / shown, (previous - first) * 1000 / max(1, shown - 1))
 
 
 def _until_interrupted(frames):

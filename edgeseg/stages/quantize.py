@@ -29,16 +29,27 @@ def calibration_images(images: np.ndarray, count: int, seed: int) -> np.ndarray:
     return chosen
 
 
-def convert_int8(model, images: np.ndarray) -> bytes:
-    """Converts a float Keras model to a full-int8 `.tflite`: uint8 input, int8 logits, int8 kernels."""
+def ptq_converter(model, images: np.ndarray | None = None):
+    """A converter of `model` with TensorFlow's default optimizations and, given calibration images,
+    a representative dataset of them: what every post-training quantization here starts from.
 
-    def representative_dataset():
-        for image in progress(images, desc="calibrating", unit="img"):
-            yield [image[None].astype(np.float32)]
-
+    Example:
+        >>> converter = ptq_converter(model, calibration_images(train.images, 100, seed=0))
+    """
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative_dataset
+    if images is not None:
+        def representative_dataset():
+            for image in progress(images, desc="calibrating", unit="img"):
+                yield [image[None].astype(np.float32)]
+
+        converter.representative_dataset = representative_dataset
+    return converter
+
+
+def convert_int8(model, images: np.ndarray) -> bytes:
+    """Converts a float Keras model to a full-int8 `.tflite`: uint8 input, int8 logits, int8 kernels."""
+    converter = ptq_converter(model, images)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
@@ -57,10 +68,8 @@ def convert(model, mode: str, images: np.ndarray) -> bytes:
     """
     if mode == "int8":
         return convert_int8(model, images)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter = ptq_converter(model, images if mode == "int16x8" else None)
     if mode == "int16x8":
-        converter.representative_dataset = lambda: ([image[None].astype(np.float32)] for image in images)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     elif mode == "float16":
         converter.target_spec.supported_types = [tf.float16]
