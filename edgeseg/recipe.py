@@ -334,12 +334,41 @@ class ClusterConfig(FitConfig, LayerSelection):
     per_channel: bool = Field(False, description="clusters of their own for each output channel of a Conv2D")
 
 
+class QatConfig(FitConfig):
+    """Quantization-aware fine-tuning before the int8 conversion (TF-MOT; PQAT/CQAT/PCQAT after prune/cluster)."""
+
+    epochs: int = Field(2, ge=1)
+    lr: float = Field(1e-4, gt=0)
+
+
 class QuantizeConfig(_Section):
-    mode: Literal["int8", "int16x8", "float16", "dynamic"] = Field(
+    mode: Literal["int8", "int16x8", "float16", "dynamic", "auto"] = Field(
         "int8", description="int8: full integer, uint8 camera bytes in (for phones' NPUs and XNNPACK); int16x8: "
                             "16-bit activations, int8 weights, float in/out; float16: half-precision weights (GPU "
-                            "delegates); dynamic: int8 weights, float activations")
+                            "delegates); dynamic: int8 weights, float activations; auto: int8, then repairs in "
+                            "order until the val mIoU drop is within max_miou_drop: more calibration images, the "
+                            "most sensitive layers in float, int16x8, QAT")
     calibration_images: int = Field(100, ge=1)
+    qat: QatConfig | None = Field(
+        None, description="int8: fine-tune quantization-aware before converting; auto: the settings of its last repair")
+    max_miou_drop: float | None = Field(
+        None, ge=0, le=1, description="auto: the budget each attempt must meet; default: verify.max_miou_drop")
+    float_layers: int = Field(3, ge=1, le=20, description="auto: at most this many sensitive layers kept in float")
+
+    @field_validator("qat", mode="before")
+    @classmethod
+    def _empty_means_defaults(cls, value):
+        # Runs only when the key is written: a bare `qat:` asks for QAT with default settings.
+        return {} if value is None else value
+
+    @model_validator(mode="after")
+    def _options_match_mode(self) -> QuantizeConfig:
+        if self.qat is not None and self.mode not in ("int8", "auto"):
+            raise ValueError(f"qat needs mode int8 or auto: QAT trains for full-integer int8. Received: mode={self.mode!r}")
+        if self.mode != "auto" and "max_miou_drop" in self.model_fields_set:
+            raise ValueError(f"max_miou_drop is the budget of mode auto; set verify.max_miou_drop to gate other modes. "
+                             f"Received: mode={self.mode!r}")
+        return self
 
 
 class VerifyConfig(_Section):
@@ -448,6 +477,12 @@ class Recipe(_Section):
             if isinstance(weights, list) and len(weights) != len(self.data.classes):
                 raise ValueError(f"stages[{index}].{name}.class_weights: expected one weight per class "
                                  f"({len(self.data.classes)}). Received: {len(weights)} weights")
+        stage_configs = dict(self.stage_items())
+        quantize = stage_configs.get("quantize")
+        if quantize is not None and quantize.mode == "auto" and quantize.max_miou_drop is None \
+                and getattr(stage_configs.get("verify"), "max_miou_drop", None) is None:
+            raise ValueError(f"stages[{names.index('quantize')}].quantize: mode auto needs a budget: set "
+                             "quantize.max_miou_drop or verify.max_miou_drop")
         if "distill" in names and self.student is None:
             raise ValueError("stages has 'distill' but no 'student' is defined: add a student section")
         if "distill" not in names and self.student is not None:

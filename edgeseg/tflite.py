@@ -144,7 +144,9 @@ class TFLiteSegmenter:
                 continue
             weights = details[stored_as.get(op["inputs"][1], op["inputs"][1])]
             candidates = [part.split("/")[1] for part in weights["name"].split(";") if part.count("/") >= 2]
-            known = [name for name in candidates if layer_names is None or name in layer_names]
+            # TF-MOT's QAT wrapper names each layer `quant_<layer>`.
+            unwrapped = [name.removeprefix("quant_") if layer_names and name not in layer_names else name for name in candidates]
+            known = [name for name in unwrapped if layer_names is None or name in layer_names]
             try:
                 kernel = interpreter.get_tensor(weights["index"])
             except ValueError:  # a computed, not constant, weight tensor

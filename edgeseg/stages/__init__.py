@@ -4,6 +4,8 @@
 and `export` have none, since they are quick and their output depends on the files they write.
 """
 
+import json
+
 from edgeseg.models.io import load_model
 from edgeseg.stages import cluster, distill, export, prune, quantize, train, verify
 from edgeseg.stages.base import PipelineState
@@ -28,7 +30,9 @@ def _restore_student(state: PipelineState, stage_dir) -> PipelineState:
 
 
 def _restore_tflite(state: PipelineState, stage_dir) -> PipelineState:
-    return PipelineState(model=state.model, teacher=state.teacher, tflite=(stage_dir / "model.tflite").read_bytes())
+    mode = json.loads((stage_dir / "record.json").read_text())["mode"]
+    return PipelineState(model=state.model, teacher=state.teacher, tflite=(stage_dir / "model.tflite").read_bytes(),
+                         tflite_mode=mode)
 
 
 RESTORERS = {

@@ -15,6 +15,8 @@ class PipelineState:
     model: object
     teacher: object | None = None
     tflite: bytes | None = None
+    tflite_mode: str | None = None
+    """How `tflite` was quantized: the recipe's mode, or the one `mode: auto` chose."""
 
 
 @dataclass(frozen=True)

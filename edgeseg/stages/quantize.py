@@ -1,11 +1,15 @@
-"""`quantize`: post-training quantization of the current model to a `.tflite`, in the recipe's mode.
+"""`quantize`: the current model to a `.tflite`, in the recipe's mode.
 
 `int8` (the default) is full-integer: the input is uint8 with scale 1 and zero point 0, so an app
 passes RGB pixels unchanged. The calibrator only sees the range the representative images cover,
 so one calibration image carries a 0 and a 255 pixel: the input's range is the camera's, not the
-calibration set's. `int16x8`, `float16` and `dynamic` keep a float32 input and output.
+calibration set's. With `qat:`, the model is first fine-tuned quantization-aware (PQAT, CQAT or
+PCQAT when prune or cluster came before, so their zeros and clusters survive). `int16x8`,
+`float16` and `dynamic` keep a float32 input and output. `auto` tries int8, then repairs (see
+`edgeseg.quantization_repair`).
 """
 
+import logging
 import warnings
 
 import numpy as np
@@ -18,6 +22,7 @@ from edgeseg.progress import progress
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.tflite import TFLiteSegmenter
 
+log = logging.getLogger("edgeseg")
 EXACT_PIXEL_INPUT = (1.0, 0)
 
 
@@ -47,16 +52,29 @@ def ptq_converter(model, images: np.ndarray | None = None):
     return converter
 
 
-def convert_int8(model, images: np.ndarray) -> bytes:
-    """Converts a float Keras model to a full-int8 `.tflite`: uint8 input, int8 logits, int8 kernels."""
+def convert_int8(model, images: np.ndarray, float_tensors: list[str] = ()) -> bytes:
+    """Converts a Keras model (float, or quantization-aware) to a full-int8 `.tflite`: uint8 input,
+    int8 logits, int8 kernels. The ops producing `float_tensors` (names from the quantization
+    debugger) stay in float, between a dequantize and a quantize.
+    """
     converter = ptq_converter(model, images)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = tf.int8
     with native_stderr_silenced(), warnings.catch_warnings():
         # The converter warns that uint8 input statistics are missing; calibration provides them.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-        return converter.convert()
+        if not float_tensors:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            return converter.convert()
+        # The public converter cannot leave chosen ops in float; the quantization debugger does it by
+        # calibrating first and quantizing with a denylist, and the converter then sets the I/O
+        # types, through these same internal calls.
+        from tensorflow.lite.python.convert import mlir_quantize
+        from tensorflow.lite.python.util import modify_model_io_type
+
+        converter._experimental_calibrate_only = True
+        quantized = mlir_quantize(converter.convert(), denylisted_nodes=list(float_tensors))
+        return modify_model_io_type(quantized, tf.uint8, tf.int8)
 
 
 def convert(model, mode: str, images: np.ndarray) -> bytes:
@@ -119,16 +137,39 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
     }
 
 
+def quantization_aware_model(model, cfg, ctx):
+    """`model` fine-tuned quantization-aware for `cfg` (a `qat:` section), with the scheme that keeps
+    what the recipe's earlier stages made; returns the QAT model and the figures for the record."""
+    from edgeseg.quantization_aware import collaborative_scheme, quantize_aware
+    from edgeseg.training import fit_segmentation
+
+    names = [name for name, _ in ctx.recipe.stage_items()]
+    earlier = names[: names.index("quantize")]
+    scheme = collaborative_scheme(pruned="prune" in earlier, clustered="cluster" in earlier)
+    log.info("  quantization-aware training (%s) for %d epochs", scheme, cfg.epochs)
+    qat_model = quantize_aware(model, scheme)
+    fit = fit_segmentation(qat_model, qat_model, cfg, ctx)
+    return qat_model, {"qat": {"scheme": scheme, **fit}}
+
+
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
-    tflite = convert(state.model, cfg.mode, calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed))
+    images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
+    if cfg.mode == "auto":
+        details = _repaired(state.model, cfg, ctx)
+    elif cfg.qat is not None:
+        qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx)
+        details = {"tflite": convert_int8(qat_model, images), "mode": "int8", **details}
+    else:
+        details = {"tflite": convert(state.model, cfg.mode, images), "mode": cfg.mode}
+    tflite, mode = details.pop("tflite"), details["mode"]
     path = write_bytes_atomic(ctx.stage_dir / "model.tflite", tflite)
     try:
         segmenter = TFLiteSegmenter(tflite, source=str(path))
     except ModelError as error:
-        raise StageError(f"quantize: the interpreter cannot prepare the {cfg.mode} model ({error}); "
+        raise StageError(f"quantize: the interpreter cannot prepare the {mode} model ({error}); "
                          "another stages.quantize.mode may convert") from None
-    if cfg.mode == "int8" and segmenter.input_quantization != EXACT_PIXEL_INPUT:
+    if mode == "int8" and segmenter.input_quantization != EXACT_PIXEL_INPUT:
         raise StageError(
             f"quantize: input quantization is (scale, zero_point)={segmenter.input_quantization}; "
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
@@ -137,16 +178,38 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     with_kernels = {layer.name for layer in state.model.layers if layer_kernel(layer) is not None}
     kept = compression_kept(state.model, segmenter.kernel_stats(with_kernels))
     record = {
-        "mode": cfg.mode,
+        **details,
         "artifact": str(path.relative_to(ctx.run_dir)),
-        "calibration_images": cfg.calibration_images,
+        "calibration_images": details.get("calibration_images", cfg.calibration_images),
         "input_quantization": list(segmenter.input_quantization),
         "float_ops": ops["float_ops"],
         "ops": sorted(op["op"] for op in ops["ops"]),
         "kernels": kept,
         **file_sizes(path),
     }
+    if mode == "int8" and ops["float_ops"] and not details.get("float_layers"):
+        log.warning("  quantize: float ops in the int8 model: %s", ", ".join(ops["float_ops"]))
     if kept["lost"]:
         raise StageError(f"quantize: the .tflite lost what prune/cluster made in {len(kept['lost'])} kernels "
                          f"(e.g. {kept['lost'][0]})")
-    return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite), record)
+    return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite, tflite_mode=mode), record)
+
+
+def _repaired(model, cfg, ctx) -> dict:
+    from edgeseg.quantization_repair import attempt_saver, first_within_budget, repair_steps
+    from edgeseg.recipe import QatConfig
+    from edgeseg.scoring import KerasSegmenter, score_split
+
+    verify = dict(ctx.recipe.stage_items()).get("verify")
+    budget = cfg.max_miou_drop if cfg.max_miou_drop is not None else verify.max_miou_drop
+    threads = verify.threads if verify is not None else 2
+
+    def miou_of(tflite: bytes) -> float:
+        return score_split(TFLiteSegmenter(tflite, threads=threads), ctx.val, ctx.num_classes, desc="auto: scoring")["miou"]
+
+    float_miou = score_split(KerasSegmenter(model), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
+    steps = repair_steps(model, cfg, ctx, convert_int8, convert,
+                         train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx),
+                         float_miou_of=miou_of)
+    return first_within_budget(steps, lambda tflite: float_miou - miou_of(tflite), budget,
+                               save=attempt_saver(ctx.stage_dir / "attempts"))

@@ -56,7 +56,7 @@ def agreement(reference, candidate, images: np.ndarray) -> dict:
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Scores float Keras, float TFLite and the quantized TFLite on the val split; records failed gates and plots."""
-    mode = dict(ctx.recipe.stage_items())["quantize"].mode
+    mode = state.tflite_mode
     float_model = KerasSegmenter(state.model)
     quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
     float_tflite = TFLiteSegmenter(convert_float(state.model), threads=cfg.threads)

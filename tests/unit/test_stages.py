@@ -258,7 +258,7 @@ def test_verify_debugs_quantization_layer_by_layer(tiny_export, tiny_context):
 
     model = load_model(tiny_export / "01-train" / "model.keras")
     tflite = (tiny_export / "02-quantize" / "model.tflite").read_bytes()
-    outcome = run_stage_test("verify", PipelineState(model, tflite=tflite), tiny_context, debug_layers=2, gallery_images=0)
+    outcome = run_stage_test("verify", PipelineState(model, tflite=tflite, tflite_mode="int8"), tiny_context, debug_layers=2, gallery_images=0)
     debug = outcome.record["quantization_debug"]
     errors = [row["rmse_over_scale"] for row in debug["layers"]]
     assert len(errors) == 2 and errors == sorted(errors, reverse=True) and errors[0] > 0

@@ -1,0 +1,138 @@
+"""Quantization-aware training (QAT) with TF-MOT for every zoo model, keeping what prune and cluster made.
+
+TF-MOT's registry has no QuantizeConfig for three layers a segmentation graph needs:
+`Rescaling` (the in-model normalization) and `Multiply` (LR-ASPP's gate, hard-swish) get their
+output quantized like any activation; `UpSampling2D` keeps its input's quantization, because
+TFLite's RESIZE_BILINEAR needs the same scale on both sides and a second fake-quant would train
+against a rounding the integer kernel never does. Every other layer takes TF-MOT's own config.
+
+The collaborative schemes keep earlier compression through QAT: `pqat` keeps pruned zeros,
+`cqat` the clustered values, `pcqat` both.
+
+Example:
+    >>> qat_model = quantize_aware(model, scheme="pcqat")
+    >>> qat_model.fit(...)   # then convert with the int8 converter as usual
+"""
+
+from edgeseg._keras import keras, tfmot
+from edgeseg.errors import ModelError
+from edgeseg.models.copying import copy_model
+
+_qkeras = tfmot.quantization.keras
+PIXEL_RANGE = (0.0, 255.0)
+
+
+class OutputQuantizeConfig(_qkeras.QuantizeConfig):
+    """Quantizes a weightless layer's output with a moving-average range, as TF-MOT does for activations."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return [_qkeras.quantizers.MovingAverageQuantizer(num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+    def get_config(self):
+        return {}
+
+
+class InputRangeQuantizeConfig(OutputQuantizeConfig):
+    """Leaves the output in its input's quantization: for ops whose integer kernel requires equal scales."""
+
+    def get_output_quantizers(self, layer):
+        return []
+
+
+LAYER_CONFIGS = {
+    keras.layers.Rescaling: OutputQuantizeConfig,
+    keras.layers.Multiply: OutputQuantizeConfig,
+    keras.layers.UpSampling2D: InputRangeQuantizeConfig,
+}
+
+
+class _ClusterPreserveScheme(tfmot.experimental.combine.Default8BitClusterPreserveQuantizeScheme):
+    """TF-MOT's CQAT/PCQAT scheme, with a weight quantizer of its own for every layer.
+
+    TF-MOT 0.8.1 hands one quantizer object to every layer, and that object turns sparsity
+    preservation off for good when it meets a layer without zeros (the first convolution, which
+    prune skips): every later layer then loses its pruned zeros during PCQAT.
+    """
+
+    def get_quantize_registry(self):
+        return _FreshQuantizerRegistry(super().get_quantize_registry(), self.preserve_sparsity)
+
+
+class _FreshQuantizerRegistry:
+    def __init__(self, registry, preserve_sparsity: bool):
+        self._registry, self._preserve_sparsity = registry, preserve_sparsity
+
+    def supports(self, layer):
+        return self._registry.supports(layer)
+
+    def get_quantize_config(self, layer):
+        config = self._registry.get_quantize_config(layer)
+        shared = getattr(config, "weight_quantizer", None)
+        if hasattr(shared, "preserve_sparsity"):
+            config.weight_quantizer = type(shared)(self._preserve_sparsity)
+        return config
+
+
+SCHEMES = {
+    "default": lambda: _qkeras.default_8bit.Default8BitQuantizeScheme(),
+    "pqat": lambda: tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme(),
+    "cqat": lambda: _ClusterPreserveScheme(preserve_sparsity=False),
+    "pcqat": lambda: _ClusterPreserveScheme(preserve_sparsity=True),
+}
+
+
+def collaborative_scheme(pruned: bool, clustered: bool) -> str:
+    """The scheme that keeps what earlier stages made: `pcqat`, `pqat`, `cqat` or `default`."""
+    return {(True, True): "pcqat", (True, False): "pqat", (False, True): "cqat"}.get((pruned, clustered), "default")
+
+
+def quantize_aware(model, scheme: str = "default"):
+    """A new model with fake-quantization on every weight and activation, ready to fine-tune; `model`
+    is not changed. The input range is fixed to 0..255, so the converted file takes raw pixels.
+
+    Example:
+        >>> qat_model = quantize_aware(build_model(ModelSpec(arch="lraspp"), (64, 64), 4))
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be one of {sorted(SCHEMES)}. Received: scheme={scheme!r}")
+
+    def annotate(layer):
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        config = LAYER_CONFIGS.get(type(layer))
+        return _qkeras.quantize_annotate_layer(layer, config() if config else None)
+
+    try:
+        with _qkeras.quantize_scope(_custom_objects()):
+            qat_model = _qkeras.quantize_apply(copy_model(model, annotate), SCHEMES[scheme]())
+    except (RuntimeError, ValueError) as error:
+        raise ModelError(f"{model.name}: TF-MOT cannot make this model quantization-aware ({error}). "
+                         f"Received: scheme={scheme!r}") from None
+    _pin_input_range(qat_model)
+    return qat_model
+
+
+def _custom_objects() -> dict:
+    return {config.__name__: config for config in set(LAYER_CONFIGS.values())}
+
+
+def _pin_input_range(qat_model) -> None:
+    """Sets the input fake-quant to exactly 0..255; its all-values range keeps it there on pixel data."""
+    for layer in qat_model.layers:
+        ranges = [weight for weight in layer.weights if weight.name.endswith(("_min:0", "_max:0"))]
+        if ranges and isinstance(layer.inbound_nodes[0].inbound_layers, keras.layers.InputLayer):
+            minimum, maximum = ranges
+            minimum.assign(PIXEL_RANGE[0])
+            maximum.assign(PIXEL_RANGE[1])
