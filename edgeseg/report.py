@@ -59,13 +59,40 @@ def _markdown(report: dict, recipe) -> str:
         )
     if "plots" in report:
         lines += ["", "![mIoU vs size](plots/miou_vs_size.png)"]
+    quantize = next((r for r in report["stages"] if r["stage"] == "quantize"), {})
+    lines += _quantize_section(quantize)
     verify = next((r for r in report["stages"] if r["stage"] == "verify"), None)
     if verify:
-        lines += _verification_section(verify, list(recipe.data.classes))
+        lines += _verification_section(verify, list(recipe.data.classes), quantize.get("float_layers", []))
     return "\n".join(lines) + "\n"
 
 
-def _verification_section(verify: dict, class_names: list[str]) -> list[str]:
+def _quantize_section(quantize: dict) -> list[str]:
+    lines = []
+    if "attempts" in quantize:
+        lines += ["", "### Quantization: mode auto", "",
+                  f"Attempts in order, each scored on the val split; the first within the budget ships: "
+                  f"**{quantize['attempt']}**.", "",
+                  "| attempt | mode | mIoU drop | file | seconds | detail |", "|---|---|---|---|---|---|"]
+        for row in quantize["attempts"]:
+            if "skipped" in row:
+                lines.append(f"| {row['attempt']} | | | | | skipped: {row['skipped']} |")
+                continue
+            detail = ", ".join(filter(None, [
+                f"{row['calibration_images']} calibration images" if "calibration_images" in row else "",
+                f"in float: {', '.join(row['float_layers'])}" if "float_layers" in row else "",
+                f"QAT ({row['qat']['scheme']}, {len(row['qat']['epochs'])} epochs)" if "qat" in row else "",
+            ]))
+            lines.append(f"| {row['attempt']} | {row['mode']} | {row['miou_drop']:+.4f} | {_kib(row['bytes'])} "
+                         f"| {row['seconds']:.1f} | {detail} |")
+    elif "qat" in quantize:
+        qat = quantize["qat"]
+        lines += ["", f"Quantization-aware training ({qat['scheme']}) for {len(qat['epochs'])} epochs before the "
+                      f"int8 conversion; val mIoU of the QAT model {qat['val_miou']:.4f}."]
+    return lines
+
+
+def _verification_section(verify: dict, class_names: list[str], float_layers: list[str]) -> list[str]:
     mode = verify["mode"]
     resolution = "each label's own resolution" if verify["quantized"]["resolution"] == "label" else "model input resolution"
     lines = [
@@ -95,7 +122,7 @@ def _verification_section(verify: dict, class_names: list[str]) -> list[str]:
         lines.append(f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
                      f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")
     lines.append(f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}")
-    lines += _ops_section(verify["op_report"], full_integer=mode == "int8")
+    lines += _ops_section(verify["op_report"], full_integer=mode == "int8", float_layers=float_layers)
     if "quantization_debug" in verify:
         lines += _debug_section(verify["quantization_debug"])
     lines += ["", f"| class | float IoU | {mode} IoU | drop |", "|---|---|---|---|"]
@@ -119,11 +146,14 @@ def _debug_section(debug: dict) -> list[str]:
     return lines
 
 
-def _ops_section(op_report: dict, full_integer: bool) -> list[str]:
+def _ops_section(op_report: dict, full_integer: bool, float_layers: list[str]) -> list[str]:
     lines = ["", "| op | count | tensor dtypes |", "|---|---|---|"]
     lines += [f"| {op['op']} | {op['count']} | {', '.join(op['dtypes'])} |" for op in op_report["ops"]]
     lines.append("")
-    if full_integer and op_report["float_ops"]:
+    if full_integer and op_report["float_ops"] and float_layers:
+        lines.append(f"- float ops in the int8 model: {', '.join(op_report['float_ops'])}, for the layers `mode: auto` "
+                     f"kept in float: {', '.join(float_layers)}")
+    elif full_integer and op_report["float_ops"]:
         lines.append(f"- **warning**: float ops in the int8 model: {', '.join(op_report['float_ops'])}")
     if op_report["not_gpu_delegate_ops"]:
         lines.append(f"- **note**: not in the GPU delegate's documented op list (these run on the CPU when the GPU "

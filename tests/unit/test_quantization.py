@@ -6,8 +6,9 @@ import pytest
 
 from edgeseg.errors import StageError
 from edgeseg.quantization_repair import first_within_budget
+from edgeseg.report import _quantize_section
 from edgeseg.stages.base import PipelineState
-from tests.helpers import weights_equal
+from tests.helpers import tiny_recipe_dict, weights_equal
 from tests.unit.test_stages import run_stage_test
 
 
@@ -43,3 +44,100 @@ def test_auto_keeps_the_broken_layer_in_float_after_plain_and_more_calibration_f
     assert outcome.state.tflite_mode == "int8" and record["input_quantization"] == [1.0, 0]
     assert sorted(path.name for path in (learnable_context.stage_dir / "attempts").iterdir()) == \
         ["01-int8.tflite", "02-more_calibration.tflite", "03-float_layers.tflite"]
+    table = "\n".join(_quantize_section(record))
+    assert "**float_layers**" in table and "in float: " in table and "block0_project_conv" in table
+
+
+def compressed(model, num_classes: int, clustered: bool):
+    """`model` with each kernel prune and cluster select by default made half zeros and, when
+    `clustered`, three values, as those stages leave them."""
+    from edgeseg.recipe import PruneConfig
+    from edgeseg.stages.compressible import select_layers
+
+    for name in select_layers(model, num_classes, PruneConfig()):
+        layer = model.get_layer(name)
+        kernel = layer.kernel.numpy()
+        kept = np.abs(kernel) > np.median(np.abs(kernel))
+        if clustered:
+            kernel = np.where(kernel > 0, kernel[kept & (kernel > 0)].mean(), kernel[kept & (kernel < 0)].mean())
+        layer.kernel.assign(np.where(kept, kernel, 0.0).astype(np.float32))
+    return model
+
+
+@pytest.mark.parametrize("arch", ["lraspp", "deeplabv3plus"])
+def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat_model(arch, tiny_context):
+    from edgeseg.models.zoo import build_model
+    from edgeseg.quantization_aware import quantize_aware
+    from edgeseg.recipe import ModelSpec
+    from edgeseg.scoring import KerasSegmenter
+    from edgeseg.stages.quantize import EXACT_PIXEL_INPUT, calibration_images, convert_int8
+    from edgeseg.tflite import TFLiteSegmenter
+
+    model = build_model(ModelSpec(arch=arch, alpha=0.35), (32, 32), 4)
+    before = model.get_weights()
+    qat_model = quantize_aware(model)
+    assert weights_equal(before, model.get_weights())
+    images, labels = tiny_context.train.images[:16], tiny_context.train.labels[:16]
+    qat_model.compile("adam", "sparse_categorical_crossentropy")
+    qat_model.fit(images.astype(np.float32), np.minimum(labels, 3), batch_size=8, epochs=1, verbose=0)  # ranges, BN
+
+    segmenter = TFLiteSegmenter(convert_int8(qat_model, calibration_images(images, 8, seed=0)))
+    assert segmenter.input_quantization == EXACT_PIXEL_INPUT and segmenter.float_ops() == []
+    expected = KerasSegmenter(qat_model).predict_logits(tiny_context.val.images)
+    received = segmenter.predict_logits(tiny_context.val.images)
+    output_scale = segmenter.output["quantization"][0]
+    assert np.mean(np.abs(expected - received)) <= 2 * output_scale
+    assert np.mean(expected.argmax(-1) == received.argmax(-1)) >= 0.95
+
+
+def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context):
+    import dataclasses
+
+    from edgeseg.recipe import parse_recipe
+
+    model = compressed(tiny_model, tiny_context.num_classes, clustered=False)
+    recipe = tiny_recipe_dict(stages=[{"train": {}}, {"prune": {}}, {"quantize": {}}])  # prune, no cluster
+    recipe.pop("student")
+    context = dataclasses.replace(tiny_context, recipe=parse_recipe(recipe))
+    outcome = run_stage_test("quantize", PipelineState(model), context, calibration_images=8,
+                             qat={"epochs": 1, "tensorboard": False})
+    record = outcome.record
+    assert record["qat"]["scheme"] == "pqat" and len(record["qat"]["epochs"]) == 1
+    assert record["kernels"]["lost"] == [] and record["float_ops"] == []
+    assert record["kernels"]["sparsity_of_pruned_layers"] >= 0.5
+
+
+@pytest.mark.slow  # about 5 minutes: TF-MOT traces per-channel clustering ops for every convolution
+def test_qat_after_prune_and_cluster_keeps_zeros_and_clusters_into_the_file(tiny_model, tiny_context):
+    model = compressed(tiny_model, tiny_context.num_classes, clustered=True)
+    outcome = run_stage_test("quantize", PipelineState(model), tiny_context, calibration_images=8,
+                             qat={"epochs": 1, "tensorboard": False})
+    record = outcome.record
+    assert record["qat"]["scheme"] == "pcqat" and len(record["qat"]["epochs"]) == 1
+    assert record["kernels"]["lost"] == [] and record["float_ops"] == []
+    assert record["kernels"]["sparsity_of_pruned_layers"] >= 0.5
+    assert record["kernels"]["max_unique_per_channel_of_clustered_layers"] <= 3
+
+
+def test_auto_runs_its_steps_in_order_and_stops_at_the_first_within_budget():
+    ran, saved = [], []
+
+    def step(name, drop=None, skipped=None):
+        def make():
+            ran.append(name)
+            return {"skipped": skipped} if skipped else {"tflite": name.encode(), "mode": "int8", "drop": drop}
+        return name, make
+
+    steps = [step("int8", 0.05), step("more_calibration", skipped="no more images"), step("float_layers", 0.002),
+             step("int16x8", 0.0)]
+    chosen = first_within_budget(steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002}[tflite.decode()],
+                                 budget=0.003, save=lambda name, tflite: saved.append(name))
+    assert ran == ["int8", "more_calibration", "float_layers"] and saved == ["int8", "float_layers"]
+    assert chosen["attempt"] == "float_layers" and chosen["tflite"] == b"float_layers"
+    assert [row.get("miou_drop") for row in chosen["attempts"]] == [0.05, None, 0.002]
+    assert chosen["attempts"][1]["skipped"] == "no more images"
+
+    with pytest.raises(StageError, match=r"no attempt within max_miou_drop 0.001: int8 drop 0.0500; more_calibration "
+                                         r"skipped \(no more images\); float_layers drop 0.0020; int16x8 drop 0.0100"):
+        first_within_budget(steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002, "int16x8": 0.01}[tflite.decode()],
+                            budget=0.001)

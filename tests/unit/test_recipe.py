@@ -496,6 +496,9 @@ def test_deeply_nested_value_is_a_recipe_error():
     ("prune", {"m_by_n": [4, 4]}, ["stages[2].prune", "0 < m < n", "m_by_n=[4, 4]"]),
     ("prune", {"layers": ["conv("]}, ["stages[2].prune.layers", "not a regular expression", "'conv('"]),
     ("cluster", {"init": "kmeans"}, ["stages[3].cluster.init", "kmeans"]),
+    ("quantize", {"mode": "float16", "qat": {}}, ["stages[4].quantize", "qat needs mode int8 or auto", "mode='float16'"]),
+    ("quantize", {"max_miou_drop": 0.01}, ["stages[4].quantize", "budget of mode auto", "mode='int8'"]),
+    ("quantize", {"mode": "auto", "qat": {"epochs": 0}}, ["stages[4].quantize.qat.epochs", "Received: 0"]),
 ])
 def test_compression_options_are_checked(tmp_path, stage, options, fragments):
     recipe = quickstart_dict()
@@ -517,3 +520,15 @@ def test_class_weights_need_one_weight_per_class(tmp_path):
     recipe["stages"][0]["train"]["class_weights"] = [1.0, 2.0]
     path = write_yaml(tmp_path / "recipe.yaml", recipe)
     assert_one_problem(load_error(path), path, "stages[0].train.class_weights", "one weight per class (4)", "Received: 2 weights")
+
+
+def test_auto_needs_a_budget_and_a_bare_qat_key_means_defaults(tmp_path):
+    recipe = quickstart_dict()
+    recipe["stages"][4]["quantize"] = {"mode": "auto", "qat": None}
+    del recipe["stages"][5]["verify"]["max_miou_drop"]
+    path = write_yaml(tmp_path / "recipe.yaml", recipe)
+    assert_one_problem(load_error(path), path, "stages[4].quantize", "mode auto needs a budget",
+                       "quantize.max_miou_drop or verify.max_miou_drop")
+    recipe["stages"][5]["verify"]["max_miou_drop"] = 0.01
+    quantize = dict(load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe)).stage_items())["quantize"]
+    assert quantize.qat is not None and quantize.qat.epochs == 2 and quantize.max_miou_drop is None
