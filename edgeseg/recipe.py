@@ -36,7 +36,7 @@ from pydantic import (
 from edgeseg.errors import RecipeError
 
 Arch = Literal["deeplabv3plus", "lraspp"]
-Backbone = Literal["mobilenet_v2"]
+Backbone = Literal["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 MAX_OUTPUT_STRIDE = 16
 _REPR = reprlib.Repr()  # bounded depth and length: recipes can hold arbitrarily nested junk
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
@@ -212,16 +212,21 @@ class ModelSpec(_Section):
     backbone: Backbone = "mobilenet_v2"
     alpha: float = Field(1.0, ge=0.35, le=1.4, description="MobileNet width multiplier")
     output_stride: Literal[8, 16] = 16
-    weights: Path | None = Field(None, description="a weights file (.h5 / .weights.h5) to start from")
+    minimalistic: bool = Field(False, description="MobileNetV3 without squeeze-excite, hard-swish and 5x5 kernels")
+    backbone_weights: Literal["imagenet"] | Path | None = Field(
+        None, description="imagenet: keras.applications' ImageNet weights for the backbone, downloaded by Keras; or "
+                          "that weights file (e.g. mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.5_224_no_top.h5) "
+                          "fetched on a machine with a network")
+    weights: Path | None = Field(None, description="a weights file (.h5 / .weights.h5) of the whole model to start from")
     path: Path | None = Field(None, description="a saved model (.keras, .h5, SavedModel) to use as is; a teacher "
                                                  "may also be a .tflite, which can only teach (distill first)")
     trust_model_code: bool = Field(False, description="allow Lambda layers (arbitrary Python) in `path`")
 
-    @field_validator("weights", "path")
+    @field_validator("weights", "path", "backbone_weights")
     @classmethod
     def _resolve_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
+        if value is None or value == "imagenet":
+            return value
         resolved = _resolve_path(value, info)
         if not resolved.exists():
             raise ValueError(f"file not found: {resolved}. Received: {info.field_name}={str(value)!r}")
@@ -234,6 +239,11 @@ class ModelSpec(_Section):
                 "set exactly one of 'arch' (build from the zoo) or 'path' (load a model file). "
                 f"Received: arch={self.arch!r}, path={self.path}"
             )
+        if self.minimalistic and not self.backbone.startswith("mobilenet_v3"):
+            raise ValueError(f"minimalistic is a MobileNetV3 variant. Received: backbone={self.backbone!r}")
+        if self.backbone_weights is not None and self.weights is not None:
+            raise ValueError("backbone_weights and weights both set the backbone; keep one. "
+                             f"Received: backbone_weights={str(self.backbone_weights)!r}, weights={str(self.weights)!r}")
         return self
 
 

@@ -9,10 +9,14 @@ Example:
 from edgeseg._keras import keras
 from edgeseg.errors import ModelError
 from edgeseg.recipe import is_teach_only
-from edgeseg.models.backbones import mobilenet_v2_features
+from edgeseg.models.backbones import mobilenet_v2_features, mobilenet_v3_features
 from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
 
-BACKBONES = {"mobilenet_v2": mobilenet_v2_features}
+BACKBONES = {
+    "mobilenet_v2": lambda image, spec: mobilenet_v2_features(image, spec.alpha, spec.output_stride),
+    "mobilenet_v3_small": lambda image, spec: mobilenet_v3_features(image, spec.alpha, spec.output_stride, False, spec.minimalistic),
+    "mobilenet_v3_large": lambda image, spec: mobilenet_v3_features(image, spec.alpha, spec.output_stride, True, spec.minimalistic),
+}
 HEADS = {"deeplabv3plus": deeplabv3plus_head, "lraspp": lraspp_head}
 
 
@@ -26,9 +30,13 @@ def build_model(spec, input_size, num_classes: int, seed: int = 0) -> keras.Mode
     height, width = input_size
     image = keras.Input((height, width, 3), name="image")
     normalized = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="normalize")(image)
-    features = BACKBONES[spec.backbone](normalized, spec.alpha, spec.output_stride)
+    features = BACKBONES[spec.backbone](normalized, spec)
     logits = HEADS[spec.arch](features, num_classes, spec.output_stride, input_size)
     model = keras.Model(image, logits, name=f"{spec.arch}_{spec.backbone}_a{spec.alpha:g}")
+    if spec.backbone_weights is not None:
+        from edgeseg.models.imagenet import load_imagenet_backbone
+
+        load_imagenet_backbone(model, spec)
     if spec.weights is not None:
         from edgeseg.models.io import load_weights_into
 

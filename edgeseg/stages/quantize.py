@@ -137,7 +137,7 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
     }
 
 
-def quantization_aware_model(model, cfg, ctx):
+def quantization_aware_model(model, cfg, ctx, calibration_count: int):
     """`model` fine-tuned quantization-aware for `cfg` (a `qat:` section), with the scheme that keeps
     what the recipe's earlier stages made; returns the QAT model and the figures for the record."""
     from edgeseg.quantization_aware import collaborative_scheme, quantize_aware
@@ -147,7 +147,7 @@ def quantization_aware_model(model, cfg, ctx):
     earlier = names[: names.index("quantize")]
     scheme = collaborative_scheme(pruned="prune" in earlier, clustered="cluster" in earlier)
     log.info("  quantization-aware training (%s) for %d epochs", scheme, cfg.epochs)
-    qat_model = quantize_aware(model, scheme)
+    qat_model = quantize_aware(model, scheme, calibration=calibration_images(ctx.train.images, calibration_count, ctx.seed))
     fit = fit_segmentation(qat_model, qat_model, cfg, ctx)
     return qat_model, {"qat": {"scheme": scheme, **fit}}
 
@@ -158,7 +158,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     if cfg.mode == "auto":
         details = _repaired(state.model, cfg, ctx)
     elif cfg.qat is not None:
-        qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx)
+        qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx, cfg.calibration_images)
         details = {"tflite": convert_int8(qat_model, images), "mode": "int8", **details}
     else:
         details = {"tflite": convert(state.model, cfg.mode, images), "mode": cfg.mode}
@@ -209,7 +209,7 @@ def _repaired(model, cfg, ctx) -> dict:
 
     float_miou = score_split(KerasSegmenter(model), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
     steps = repair_steps(model, cfg, ctx, convert_int8, convert,
-                         train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx),
+                         train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx, cfg.calibration_images),
                          float_miou_of=miou_of)
     return first_within_budget(steps, lambda tflite: float_miou - miou_of(tflite), budget,
                                save=attempt_saver(ctx.stage_dir / "attempts"))

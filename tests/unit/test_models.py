@@ -43,6 +43,42 @@ def test_keras_and_float_tflite_agree(arch, backbone):
     np.testing.assert_allclose(tflite_logits, keras_logits, atol=1e-4)
 
 
+MATRIX = [(arch, backbone, False) for arch, backbone in ZOO] + [
+    (arch, backbone, True) for arch, backbone in ZOO if backbone.startswith("mobilenet_v3")]
+
+
+@pytest.mark.parametrize("arch,backbone,minimalistic", [
+    entry if entry == ("lraspp", "mobilenet_v3_small", False) else pytest.param(*entry, marks=pytest.mark.slow)
+    for entry in MATRIX
+])
+def test_zoo_model_trains_survives_tfmot_and_converts_to_full_int8(arch, backbone, minimalistic):
+    """The zoo's contract, model by model: one training step; prune, cluster and QAT wrappers on
+    every layer that has weights, stripped back to the same weights; a full-int8 file of builtins,
+    after PTQ and after QAT. (QAT of the MobileNetV2 models runs in the default suite too, in
+    test_quantization.py.)"""
+    from edgeseg._keras import tfmot
+    from edgeseg.quantization_aware import quantize_aware
+    from edgeseg.stages.quantize import EXACT_PIXEL_INPUT, convert_int8
+
+    model = build_model(ModelSpec(arch=arch, backbone=backbone, alpha=0.5, minimalistic=minimalistic), (64, 64), 4)
+    images = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+    labels = np.random.default_rng(1).integers(0, 4, (8, 64, 64))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(images.astype(np.float32), labels)
+    weighted = {layer.name for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D))}
+    pruned = copy_model(model, lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer) if layer.name in weighted else layer)
+    assert weights_equal(model.get_weights(), tfmot.sparsity.keras.strip_pruning(pruned).get_weights())
+    clusterable = {name for name in weighted if type(model.get_layer(name)) is keras.layers.Conv2D}
+    clustered = copy_model(model, lambda layer: tfmot.clustering.keras.cluster_weights(
+        layer, number_of_clusters=4, cluster_centroids_init=tfmot.clustering.keras.CentroidInitialization.LINEAR)
+        if layer.name in clusterable else layer)
+    stripped = tfmot.clustering.keras.strip_clustering(clustered)
+    assert all(len(np.unique(stripped.get_layer(name).kernel.numpy())) <= 4 for name in clusterable)
+    for candidate in (model, quantize_aware(model, calibration=images)):
+        segmenter = TFLiteSegmenter(convert_int8(candidate, images))
+        assert segmenter.float_ops() == [] and segmenter.input_quantization == EXACT_PIXEL_INPUT
+
+
 def test_copy_model_shares_no_weights(tiny_model):
     copied = copy_model(tiny_model)
     before = tiny_model.get_weights()
@@ -86,3 +122,34 @@ def test_a_model_that_is_not_segmentation_is_refused(tmp_path):
     path = save_model(classifier, tmp_path / "classifier.keras")
     with pytest.raises(ModelError, match=r"classifier\.keras: expected input \[N, H, W, 3\] and logits \[N, H, W, C\]"):
         load_model(path)
+
+
+APPLICATIONS = {"mobilenet_v2": keras.applications.MobileNetV2, "mobilenet_v3_small": keras.applications.MobileNetV3Small,
+                "mobilenet_v3_large": keras.applications.MobileNetV3Large}
+
+
+def applications_weights_file(backbone: str, folder, alpha: float = 0.75, seed: int = 0):
+    """keras.applications' backbone with random weights saved as a file: the stand-in, on a machine
+    without a network, for the ImageNet file Keras downloads; returns the model and the file."""
+    source = APPLICATIONS[backbone](input_shape=(224, 224, 3), alpha=alpha, include_top=False, weights=None)
+    rng = np.random.default_rng(seed)
+    for weight in source.weights:
+        weight.assign(rng.normal(size=weight.shape).astype(np.float32))
+    path = folder / f"{backbone}_no_top.h5"
+    source.save_weights(path)
+    return source, path
+
+
+@pytest.mark.parametrize("backbone", list(BACKBONES))
+def test_imagenet_weights_map_onto_every_backbone_layer(backbone, tmp_path):
+    source, path = applications_weights_file(backbone, tmp_path)
+    model = build_model(ModelSpec(arch="lraspp", backbone=backbone, alpha=0.75, backbone_weights=path), (64, 64), 4)
+    ours = [layer for layer in model.layers if layer.weights and layer.name.startswith(("stem_", "block", "last_"))]
+    theirs = [layer for layer in source.layers if layer.weights][: len(ours)]
+    assert len(ours) > 40 and all(weights_equal(a.get_weights(), b.get_weights()) for a, b in zip(ours, theirs))
+
+
+def test_imagenet_weights_of_another_backbone_are_refused_naming_the_file(tmp_path):
+    _, path = applications_weights_file("mobilenet_v2", tmp_path)
+    with pytest.raises(ModelError, match=r"backbone_weights: .*Received: backbone='mobilenet_v3_small'.*no_top.h5"):
+        build_model(ModelSpec(arch="lraspp", backbone="mobilenet_v3_small", alpha=0.75, backbone_weights=path), (64, 64), 4)
