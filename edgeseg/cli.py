@@ -53,6 +53,14 @@ class Commands:
         for name, iou in zip(scores["classes"], scores["per_class_iou"]):
             print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
 
+    def profile(self, model: str, top: int = 15, json_output: bool = False):
+        """Where MODEL spends its compute. For .keras/.h5/SavedModel: params and MACs per layer, the
+        TOP costliest first; for a .tflite: its ops with dtypes, size and measured latency."""
+        from edgeseg.profile import profile_file, profile_lines
+
+        found = profile_file(str(model), top=int(top))
+        print(json.dumps(found, indent=2) if json_output else "\n".join(profile_lines(found)))
+
     def demo(self, export: str, source: str = "0", save: str | None = None, no_window: bool = False,
              threads: int = 2, max_frames: int | None = None, web: bool = False, host: str = "127.0.0.1",
              port: int = 8000):

@@ -1,13 +1,13 @@
 """Quantization-aware training (QAT) with TF-MOT for every zoo model, keeping what prune and cluster made.
 
-TF-MOT's registry has no QuantizeConfig for three layers a segmentation graph needs:
-`Rescaling` (the in-model normalization) and `Multiply` (LR-ASPP's gate, hard-swish) get their
-output quantized like any activation; `UpSampling2D` keeps its input's quantization, because
+TF-MOT's registry has no QuantizeConfig for layers a segmentation graph needs: `Rescaling` (the
+in-model normalization) and `Multiply` (LR-ASPP's gate, hard-swish, squeeze-excite) get their
+output quantized like any activation; `UpSampling2D` and `Resizing` keep their input's quantization, because
 TFLite's RESIZE_BILINEAR needs the same scale on both sides and a second fake-quant would train
 against a rounding the integer kernel never does. Every other layer takes TF-MOT's own config.
 
 The collaborative schemes keep earlier compression through QAT: `pqat` keeps pruned zeros,
-`cqat` the clustered values, `pcqat` both.
+`cqat` the clustered values, `pcqat` both (`collaborative_scheme` picks one from what a model holds).
 
 Example:
     >>> qat_model = quantize_aware(model, scheme="pcqat")
@@ -55,6 +55,7 @@ LAYER_CONFIGS = {
     keras.layers.Rescaling: OutputQuantizeConfig,
     keras.layers.Multiply: OutputQuantizeConfig,
     keras.layers.UpSampling2D: InputRangeQuantizeConfig,
+    keras.layers.Resizing: InputRangeQuantizeConfig,
 }
 
 

@@ -360,22 +360,17 @@ class QuantizeConfig(_Section):
                             "most sensitive layers in float, int16x8, QAT")
     calibration_images: int = Field(100, ge=1)
     qat: QatConfig | None = Field(
-        None, description="int8: fine-tune quantization-aware before converting; auto: the settings of its last repair")
+        None, description="int8: fine-tune quantization-aware before converting (`qat: {}` for the defaults); "
+                          "auto: the settings of its last repair")
     max_miou_drop: float | None = Field(
         None, ge=0, le=1, description="auto: the budget each attempt must meet; default: verify.max_miou_drop")
     float_layers: int = Field(3, ge=1, le=20, description="auto: at most this many sensitive layers kept in float")
-
-    @field_validator("qat", mode="before")
-    @classmethod
-    def _empty_means_defaults(cls, value):
-        # Runs only when the key is written: a bare `qat:` asks for QAT with default settings.
-        return {} if value is None else value
 
     @model_validator(mode="after")
     def _options_match_mode(self) -> QuantizeConfig:
         if self.qat is not None and self.mode not in ("int8", "auto"):
             raise ValueError(f"qat needs mode int8 or auto: QAT trains for full-integer int8. Received: mode={self.mode!r}")
-        if self.mode != "auto" and "max_miou_drop" in self.model_fields_set:
+        if self.mode != "auto" and self.max_miou_drop is not None:
             raise ValueError(f"max_miou_drop is the budget of mode auto; set verify.max_miou_drop to gate other modes. "
                              f"Received: mode={self.mode!r}")
         return self

@@ -117,15 +117,16 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
         if kernel is None:
             continue
         zeros, unique = float(np.mean(kernel == 0)), max_values_per_channel(kernel)
+        pruned, clustered = _compressed(kernel)
         stored = int8_kernels.get(layer.name)
         if stored is None:
-            if zeros > 0.01 or unique < kernel.size / kernel.shape[-1] / 2:
+            if pruned or clustered:
                 lost.append(f"{layer.name}: compressed, but not found in the .tflite to check")
             continue
-        if zeros > 0.01:
+        if pruned:
             sparse_total += kernel.size
             sparse_zeros += stored["sparsity"] * kernel.size
-        if unique < kernel.size / kernel.shape[-1] / 2:
+        if clustered:
             max_unique = max(max_unique, stored["max_unique_per_channel"])
         if stored["sparsity"] < zeros - 1e-6 or stored["max_unique_per_channel"] > unique:
             lost.append(f"{layer.name}: zeros {zeros:.3f} -> {stored['sparsity']:.3f}, values per channel "
@@ -139,17 +140,28 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
 
 def quantization_aware_model(model, cfg, ctx, calibration_count: int):
     """`model` fine-tuned quantization-aware for `cfg` (a `qat:` section), with the scheme that keeps
-    what the recipe's earlier stages made; returns the QAT model and the figures for the record."""
+    what its kernels hold (zeros from pruning, clusters), whether made by this recipe's stages or
+    before; returns the QAT model and the figures for the record."""
     from edgeseg.quantization_aware import collaborative_scheme, quantize_aware
     from edgeseg.training import fit_segmentation
 
-    names = [name for name, _ in ctx.recipe.stage_items()]
-    earlier = names[: names.index("quantize")]
-    scheme = collaborative_scheme(pruned="prune" in earlier, clustered="cluster" in earlier)
+    scheme = collaborative_scheme(*compression_of(model))
     log.info("  quantization-aware training (%s) for %d epochs", scheme, cfg.epochs)
     qat_model = quantize_aware(model, scheme, calibration=calibration_images(ctx.train.images, calibration_count, ctx.seed))
     fit = fit_segmentation(qat_model, qat_model, cfg, ctx)
     return qat_model, {"qat": {"scheme": scheme, **fit}}
+
+
+def compression_of(model) -> tuple[bool, bool]:
+    """Whether any kernel of `model` is pruned, and whether any is clustered."""
+    found = [_compressed(kernel) for kernel in map(layer_kernel, model.layers) if kernel is not None]
+    return any(pruned for pruned, _ in found), any(clustered for _, clustered in found)
+
+
+def _compressed(kernel: np.ndarray) -> tuple[bool, bool]:
+    """Pruned: some exact zeros, which training never makes; clustered: fewer values per output
+    channel than half its weights."""
+    return float(np.mean(kernel == 0)) > 0.01, max_values_per_channel(kernel) < kernel.size / kernel.shape[-1] / 2
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:

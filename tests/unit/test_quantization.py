@@ -8,7 +8,7 @@ from edgeseg.errors import StageError
 from edgeseg.quantization_repair import first_within_budget
 from edgeseg.report import _quantize_section
 from edgeseg.stages.base import PipelineState
-from tests.helpers import tiny_recipe_dict, weights_equal
+from tests.helpers import weights_equal
 from tests.unit.test_stages import run_stage_test
 
 
@@ -91,15 +91,8 @@ def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat
 
 
 def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context):
-    import dataclasses
-
-    from edgeseg.recipe import parse_recipe
-
     model = compressed(tiny_model, tiny_context.num_classes, clustered=False)
-    recipe = tiny_recipe_dict(stages=[{"train": {}}, {"prune": {}}, {"quantize": {}}])  # prune, no cluster
-    recipe.pop("student")
-    context = dataclasses.replace(tiny_context, recipe=parse_recipe(recipe))
-    outcome = run_stage_test("quantize", PipelineState(model), context, calibration_images=8,
+    outcome = run_stage_test("quantize", PipelineState(model), tiny_context, calibration_images=8,
                              qat={"epochs": 1, "tensorboard": False})
     record = outcome.record
     assert record["qat"]["scheme"] == "pqat" and len(record["qat"]["epochs"]) == 1
@@ -117,6 +110,15 @@ def test_qat_after_prune_and_cluster_keeps_zeros_and_clusters_into_the_file(tiny
     assert record["kernels"]["lost"] == [] and record["float_ops"] == []
     assert record["kernels"]["sparsity_of_pruned_layers"] >= 0.5
     assert record["kernels"]["max_unique_per_channel_of_clustered_layers"] <= 3
+
+
+def test_the_qat_scheme_follows_what_the_kernels_hold(tiny_model):
+    from edgeseg.quantization_aware import collaborative_scheme
+    from edgeseg.stages.quantize import compression_of
+
+    assert collaborative_scheme(*compression_of(tiny_model)) == "default"
+    assert collaborative_scheme(*compression_of(compressed(tiny_model, 4, clustered=False))) == "pqat"
+    assert collaborative_scheme(*compression_of(compressed(tiny_model, 4, clustered=True))) == "pcqat"
 
 
 def test_auto_runs_its_steps_in_order_and_stops_at_the_first_within_budget():

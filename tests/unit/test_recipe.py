@@ -522,9 +522,9 @@ def test_class_weights_need_one_weight_per_class(tmp_path):
     assert_one_problem(load_error(path), path, "stages[0].train.class_weights", "one weight per class (4)", "Received: 2 weights")
 
 
-def test_auto_needs_a_budget_and_a_bare_qat_key_means_defaults(tmp_path):
+def test_auto_needs_a_budget_and_empty_qat_means_defaults(tmp_path):
     recipe = quickstart_dict()
-    recipe["stages"][4]["quantize"] = {"mode": "auto", "qat": None}
+    recipe["stages"][4]["quantize"] = {"mode": "auto", "qat": {}}
     del recipe["stages"][5]["verify"]["max_miou_drop"]
     path = write_yaml(tmp_path / "recipe.yaml", recipe)
     assert_one_problem(load_error(path), path, "stages[4].quantize", "mode auto needs a budget",
@@ -532,3 +532,12 @@ def test_auto_needs_a_budget_and_a_bare_qat_key_means_defaults(tmp_path):
     recipe["stages"][5]["verify"]["max_miou_drop"] = 0.01
     quantize = dict(load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe)).stage_items())["quantize"]
     assert quantize.qat is not None and quantize.qat.epochs == 2 and quantize.max_miou_drop is None
+
+
+def test_a_dumped_recipe_loads_back_the_same(tmp_path):
+    """What a run writes to runs/<name>/recipe.yaml (every default spelled out) is a valid recipe."""
+    recipe = quickstart_dict()
+    recipe["stages"][4]["quantize"] = {"mode": "auto", "max_miou_drop": 0.01}
+    loaded = load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe))
+    again = load_recipe(write_yaml(tmp_path / "dumped.yaml", loaded.model_dump(mode="json")))
+    assert again.hash == loaded.hash and dict(again.stage_items())["quantize"].qat is None

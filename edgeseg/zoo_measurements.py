@@ -1,0 +1,70 @@
+"""The zoo measured model by model, for docs/MODELS.md: params and MACs, int8 file size, interpreter
+latency, and whether quantization-aware training gives a full-int8 file.
+
+Weights are untrained (latency and size do not depend on them); calibration and the QAT check use
+random pixels. Latency is the median of timed interpreter invokes on this machine's CPU.
+
+Example:
+    >>> rows = measure_zoo(input_size=(256, 256), alpha=1.0)
+    >>> print("\\n".join(zoo_markdown(rows, command="python tools/measure_zoo.py")))
+"""
+
+import time
+
+import numpy as np
+
+from edgeseg.progress import progress
+
+NUM_CLASSES = 11
+
+
+def zoo_entries() -> list[tuple[str, str, bool]]:
+    """(arch, backbone, minimalistic) for every head and backbone, V3 also minimalistic."""
+    from edgeseg.models.zoo import BACKBONES, HEADS
+
+    return [(arch, backbone, minimalistic) for arch in HEADS for backbone in BACKBONES
+            for minimalistic in ((False, True) if backbone.startswith("mobilenet_v3") else (False,))]
+
+
+def measure_zoo(input_size=(256, 256), alpha: float = 1.0, threads=(1, 2), runs: int = 30) -> list[dict]:
+    """One row per zoo entry: params, MACs at `input_size`, int8 bytes, latency per thread count, QAT ok."""
+    from edgeseg.models.zoo import build_model
+    from edgeseg.profile import profile_model
+    from edgeseg.quantization_aware import quantize_aware
+    from edgeseg.recipe import ModelSpec
+    from edgeseg.stages.quantize import calibration_images, convert_int8
+    from edgeseg.tflite import TFLiteSegmenter, latency_by_threads
+
+    pixels = np.random.default_rng(0).integers(0, 256, (16, *input_size, 3), dtype=np.uint8)
+    calibration = calibration_images(pixels, 16, seed=0)
+    rows = []
+    for arch, backbone, minimalistic in progress(zoo_entries(), desc="measuring the zoo", unit="model"):
+        started = time.perf_counter()
+        model = build_model(ModelSpec(arch=arch, backbone=backbone, alpha=alpha, minimalistic=minimalistic), input_size, NUM_CLASSES)
+        profile = profile_model(model)
+        int8 = convert_int8(model, calibration)
+        qat = TFLiteSegmenter(convert_int8(quantize_aware(model, calibration=calibration), calibration))
+        rows.append({
+            "arch": arch, "backbone": backbone, "minimalistic": minimalistic, "alpha": alpha,
+            "params": profile["params"], "macs": profile["macs"], "int8_bytes": len(int8),
+            "latency_ms": {count: row["median_ms"] for count, row in latency_by_threads(int8, list(threads), runs).items()},
+            "float_ops": TFLiteSegmenter(int8).float_ops(), "qat_full_int8": qat.float_ops() == [],
+            "seconds": round(time.perf_counter() - started, 1),
+        })
+    return rows
+
+
+def zoo_markdown(rows: list[dict], command: str) -> list[str]:
+    """The rows as the table of docs/MODELS.md, under the command that measured them."""
+    counts = list(rows[0]["latency_ms"])
+    lines = [f"Measured with `{command}`, {rows[0]['alpha']:g} width, {NUM_CLASSES} classes.", "",
+             "| arch | backbone | params | M MACs | int8 file | " + " | ".join(f"latency {c} thr" for c in counts)
+             + " | int8 ops all integer | QAT to full int8 |",
+             "|---|---|---|---|---|" + "---|" * len(counts) + "---|---|"]
+    for row in rows:
+        backbone = row["backbone"] + (" (minimalistic)" if row["minimalistic"] else "")
+        latency = " | ".join(f"{row['latency_ms'][c]:.1f} ms" for c in counts)
+        lines.append(f"| {row['arch']} | {backbone} | {row['params']:,} | {row['macs'] / 1e6:,.0f} | "
+                     f"{row['int8_bytes'] / 1024:,.0f} KiB | {latency} | {'yes' if not row['float_ops'] else 'no'} | "
+                     f"{'yes' if row['qat_full_int8'] else 'no'} |")
+    return lines
