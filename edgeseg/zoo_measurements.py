@@ -57,7 +57,7 @@ def measure_zoo(input_size=(256, 256), alpha: float = 1.0, threads=(1, 2), runs:
 def zoo_markdown(rows: list[dict], command: str) -> list[str]:
     """The rows as the table of docs/MODELS.md, under the command that measured them."""
     counts = list(rows[0]["latency_ms"])
-    lines = [f"Measured with `{command}`, {rows[0]['alpha']:g} width, {NUM_CLASSES} classes.", "",
+    lines = [f"Measured with `{command}`: alpha {rows[0]['alpha']:g}, {NUM_CLASSES} classes.", "",
              "| arch | backbone | params | M MACs | int8 file | " + " | ".join(f"latency {c} thr" for c in counts)
              + " | int8 ops all integer | QAT to full int8 |",
              "|---|---|---|---|---|" + "---|" * len(counts) + "---|---|"]
