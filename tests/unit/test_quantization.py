@@ -90,25 +90,25 @@ def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat
     assert np.mean(expected.argmax(-1) == received.argmax(-1)) >= 0.95
 
 
-def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context):
-    model = compressed(tiny_model, tiny_context.num_classes, clustered=False)
-    outcome = run_stage_test("quantize", PipelineState(model), tiny_context, calibration_images=8,
+def quantized_with_qat(model, context, scheme: str) -> dict:
+    """The quantize stage's record for `model` after one QAT epoch, checked to keep the zeros,
+    the values per channel and a full-int8 file."""
+    outcome = run_stage_test("quantize", PipelineState(model), context, calibration_images=8,
                              qat={"epochs": 1, "tensorboard": False})
     record = outcome.record
-    assert record["qat"]["scheme"] == "pqat" and len(record["qat"]["epochs"]) == 1
+    assert record["qat"]["scheme"] == scheme and len(record["qat"]["epochs"]) == 1
     assert record["kernels"]["lost"] == [] and record["float_ops"] == []
     assert record["kernels"]["sparsity_of_pruned_layers"] >= 0.5
+    return record
+
+
+def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context):
+    quantized_with_qat(compressed(tiny_model, tiny_context.num_classes, clustered=False), tiny_context, "pqat")
 
 
 @pytest.mark.slow  # about 5 minutes: TF-MOT traces per-channel clustering ops for every convolution
 def test_qat_after_prune_and_cluster_keeps_zeros_and_clusters_into_the_file(tiny_model, tiny_context):
-    model = compressed(tiny_model, tiny_context.num_classes, clustered=True)
-    outcome = run_stage_test("quantize", PipelineState(model), tiny_context, calibration_images=8,
-                             qat={"epochs": 1, "tensorboard": False})
-    record = outcome.record
-    assert record["qat"]["scheme"] == "pcqat" and len(record["qat"]["epochs"]) == 1
-    assert record["kernels"]["lost"] == [] and record["float_ops"] == []
-    assert record["kernels"]["sparsity_of_pruned_layers"] >= 0.5
+    record = quantized_with_qat(compressed(tiny_model, tiny_context.num_classes, clustered=True), tiny_context, "pcqat")
     assert record["kernels"]["max_unique_per_channel_of_clustered_layers"] <= 3
 
 
