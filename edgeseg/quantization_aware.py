@@ -147,7 +147,7 @@ def _pin_input_range(qat_model) -> None:
 
 
 def _start_ranges_from_calibration(qat_model, model, images) -> None:
-    ranges = {}  # float layer name -> its output's (min, max variable, max, min variable)
+    ranges = {}  # float layer name -> the range variables of its output in the QAT model
     for wrapper in qat_model.layers:
         for weight in wrapper.weights:
             kind = weight.name.split("/")[-1].split(":")[0]
@@ -160,7 +160,8 @@ def _start_ranges_from_calibration(qat_model, model, images) -> None:
     for start in range(0, len(images), 16):
         outputs = probe(images[start : start + 16].astype("float32"), training=False)
         for name, output in zip(names, outputs if len(names) > 1 else [outputs]):
-            low[name], high[name] = min(low[name], float(output.numpy().min())), max(high[name], float(output.numpy().max()))
+            values = output.numpy()
+            low[name], high[name] = min(low[name], float(values.min())), max(high[name], float(values.max()))
     for name in names:
         for weight in ranges[name]:
             weight.assign(low[name] if weight.name.endswith("_min:0") else high[name])

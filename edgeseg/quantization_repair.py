@@ -60,12 +60,11 @@ def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Ca
     raise StageError(f"quantize: mode auto found no attempt within max_miou_drop {budget}: {tried}")
 
 
-def repair_steps(model, cfg, ctx, convert_int8, convert, train_qat, float_miou_of) -> list[tuple[str, Callable[[], dict]]]:
-    """The steps of `mode: auto` for `model`, in order; the converters are the quantize stage's."""
+def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) -> list[tuple[str, Callable[[], dict]]]:
+    """The steps of `mode: auto` for `model`, in order, starting from the recipe's calibration `images`."""
     from edgeseg.quantization_debug import debug_quantization
-    from edgeseg.stages.quantize import calibration_images
+    from edgeseg.stages.quantize import calibration_images, convert, convert_int8
 
-    images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
     mirrored = np.concatenate([ctx.train.images, ctx.train.images[:, :, ::-1]])
 
     def plain():

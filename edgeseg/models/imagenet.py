@@ -14,9 +14,9 @@ from edgeseg._keras import keras
 from edgeseg.errors import ModelError
 
 APPLICATIONS = {
-    "mobilenet_v2": lambda **options: keras.applications.MobileNetV2(**options),
-    "mobilenet_v3_small": lambda minimalistic, **options: keras.applications.MobileNetV3Small(minimalistic=minimalistic, **options),
-    "mobilenet_v3_large": lambda minimalistic, **options: keras.applications.MobileNetV3Large(minimalistic=minimalistic, **options),
+    "mobilenet_v2": keras.applications.MobileNetV2,
+    "mobilenet_v3_small": keras.applications.MobileNetV3Small,
+    "mobilenet_v3_large": keras.applications.MobileNetV3Large,
 }
 BACKBONE_LAYER_PREFIXES = ("stem_", "block", "last_")
 

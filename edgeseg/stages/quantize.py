@@ -116,8 +116,7 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
         kernel = layer_kernel(layer)
         if kernel is None:
             continue
-        zeros, unique = float(np.mean(kernel == 0)), max_values_per_channel(kernel)
-        pruned, clustered = _compressed(kernel)
+        zeros, unique, pruned, clustered = _compression(kernel)
         stored = int8_kernels.get(layer.name)
         if stored is None:
             if pruned or clustered:
@@ -138,39 +137,42 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
     }
 
 
-def quantization_aware_model(model, cfg, ctx, calibration_count: int):
+def quantization_aware_model(model, cfg, ctx, calibration: np.ndarray):
     """`model` fine-tuned quantization-aware for `cfg` (a `qat:` section), with the scheme that keeps
     what its kernels hold (zeros from pruning, clusters), whether made by this recipe's stages or
-    before; returns the QAT model and the figures for the record."""
+    before, and activation ranges started on `calibration`; returns the QAT model and the figures
+    for the record."""
     from edgeseg.quantization_aware import collaborative_scheme, quantize_aware
     from edgeseg.training import fit_segmentation
 
     scheme = collaborative_scheme(*compression_of(model))
     log.info("  quantization-aware training (%s) for %d epochs", scheme, cfg.epochs)
-    qat_model = quantize_aware(model, scheme, calibration=calibration_images(ctx.train.images, calibration_count, ctx.seed))
+    qat_model = quantize_aware(model, scheme, calibration=calibration)
     fit = fit_segmentation(qat_model, qat_model, cfg, ctx)
     return qat_model, {"qat": {"scheme": scheme, **fit}}
 
 
 def compression_of(model) -> tuple[bool, bool]:
     """Whether any kernel of `model` is pruned, and whether any is clustered."""
-    found = [_compressed(kernel) for kernel in map(layer_kernel, model.layers) if kernel is not None]
+    found = [_compression(kernel)[2:] for kernel in map(layer_kernel, model.layers) if kernel is not None]
     return any(pruned for pruned, _ in found), any(clustered for _, clustered in found)
 
 
-def _compressed(kernel: np.ndarray) -> tuple[bool, bool]:
-    """Pruned: some exact zeros, which training never makes; clustered: fewer values per output
-    channel than half its weights."""
-    return float(np.mean(kernel == 0)) > 0.01, max_values_per_channel(kernel) < kernel.size / kernel.shape[-1] / 2
+def _compression(kernel: np.ndarray) -> tuple[float, int, bool, bool]:
+    """The kernel's fraction of zeros and most values in one output channel, and whether that makes
+    it pruned (some exact zeros, which training never makes) and clustered (fewer values per output
+    channel than half its weights)."""
+    zeros, unique = float(np.mean(kernel == 0)), max_values_per_channel(kernel)
+    return zeros, unique, zeros > 0.01, unique < kernel.size / kernel.shape[-1] / 2
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
     images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
     if cfg.mode == "auto":
-        details = _repaired(state.model, cfg, ctx)
+        details = _repaired(state.model, cfg, ctx, images)
     elif cfg.qat is not None:
-        qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx, cfg.calibration_images)
+        qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx, images)
         details = {"tflite": convert_int8(qat_model, images), "mode": "int8", **details}
     else:
         details = {"tflite": convert(state.model, cfg.mode, images), "mode": cfg.mode}
@@ -207,7 +209,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     return StageOutcome(PipelineState(model=state.model, teacher=state.teacher, tflite=tflite, tflite_mode=mode), record)
 
 
-def _repaired(model, cfg, ctx) -> dict:
+def _repaired(model, cfg, ctx, images: np.ndarray) -> dict:
     from edgeseg.quantization_repair import attempt_saver, first_within_budget, repair_steps
     from edgeseg.recipe import QatConfig
     from edgeseg.scoring import KerasSegmenter, score_split
@@ -220,8 +222,8 @@ def _repaired(model, cfg, ctx) -> dict:
         return score_split(TFLiteSegmenter(tflite, threads=threads), ctx.val, ctx.num_classes, desc="auto: scoring")["miou"]
 
     float_miou = score_split(KerasSegmenter(model), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
-    steps = repair_steps(model, cfg, ctx, convert_int8, convert,
-                         train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx, cfg.calibration_images),
+    steps = repair_steps(model, cfg, ctx, images,
+                         train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx, images),
                          float_miou_of=miou_of)
     return first_within_budget(steps, lambda tflite: float_miou - miou_of(tflite), budget,
                                save=attempt_saver(ctx.stage_dir / "attempts"))

@@ -10,6 +10,7 @@ import pytest
 from edgeseg._keras import keras, tf
 from edgeseg.errors import ModelError
 from edgeseg.models.copying import copy_model
+from edgeseg.models.imagenet import APPLICATIONS, BACKBONE_LAYER_PREFIXES
 from edgeseg.models.io import load_model, save_model
 from edgeseg.models.zoo import BACKBONES, HEADS, build_model
 from edgeseg.recipe import Arch, Backbone, ModelSpec
@@ -124,10 +125,6 @@ def test_a_model_that_is_not_segmentation_is_refused(tmp_path):
         load_model(path)
 
 
-APPLICATIONS = {"mobilenet_v2": keras.applications.MobileNetV2, "mobilenet_v3_small": keras.applications.MobileNetV3Small,
-                "mobilenet_v3_large": keras.applications.MobileNetV3Large}
-
-
 def applications_weights_file(backbone: str, folder, alpha: float = 0.75, seed: int = 0):
     """keras.applications' backbone with random weights saved as a file: the stand-in, on a machine
     without a network, for the ImageNet file Keras downloads; returns the model and the file."""
@@ -144,7 +141,7 @@ def applications_weights_file(backbone: str, folder, alpha: float = 0.75, seed: 
 def test_imagenet_weights_map_onto_every_backbone_layer(backbone, tmp_path):
     source, path = applications_weights_file(backbone, tmp_path)
     model = build_model(ModelSpec(arch="lraspp", backbone=backbone, alpha=0.75, backbone_weights=path), (64, 64), 4)
-    ours = [layer for layer in model.layers if layer.weights and layer.name.startswith(("stem_", "block", "last_"))]
+    ours = [layer for layer in model.layers if layer.weights and layer.name.startswith(BACKBONE_LAYER_PREFIXES)]
     theirs = [layer for layer in source.layers if layer.weights][: len(ours)]
     assert len(ours) > 40 and all(weights_equal(a.get_weights(), b.get_weights()) for a, b in zip(ours, theirs))
 
