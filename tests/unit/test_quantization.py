@@ -106,7 +106,7 @@ def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context)
     quantized_with_qat(compressed(tiny_model, tiny_context.num_classes, clustered=False), tiny_context, "pqat")
 
 
-@pytest.mark.slow  # about 5 minutes: TF-MOT traces per-channel clustering ops for every convolution
+@pytest.mark.slow  # about 7 minutes: TF-MOT traces per-channel clustering ops for every convolution
 def test_qat_after_prune_and_cluster_keeps_zeros_and_clusters_into_the_file(tiny_model, tiny_context):
     record = quantized_with_qat(compressed(tiny_model, tiny_context.num_classes, clustered=True), tiny_context, "pcqat")
     assert record["kernels"]["max_unique_per_channel_of_clustered_layers"] <= 3
