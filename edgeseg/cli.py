@@ -95,7 +95,14 @@ class Commands:
 
 def main(argv=None) -> int:
     """Entry point; returns the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
+    # edgeseg's own lines only: libraries' log records (TF-MOT's notes on which QAT scheme applies
+    # to a layer, absl's) stay out unless they are errors.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("edgeseg: %(message)s"))
+    log.handlers[:] = [handler]  # one, however often main runs in a process
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    logging.getLogger().setLevel(logging.ERROR)
     try:
         fire.Fire(Commands(), command=argv, name="edgeseg")
     except EdgesegError as error:

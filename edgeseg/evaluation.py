@@ -48,11 +48,16 @@ def _segmenter(model: Path, threads: int):
         if not model.is_file():
             raise ModelError(f"{model}: model file not found")
         segmenter = TFLiteSegmenter(model, threads=threads)
+        if segmenter.outputs_labels:
+            from edgeseg.demo.contract import load_export
+
+            # Class ids do not say how many classes there are; the export's description does.
+            return segmenter, segmenter.input_size, len(load_export(model).class_names)
         output_shape = segmenter.output["shape"]
-        num_classes = int(output_shape[-1]) if len(output_shape) == 4 else None
-        if num_classes is None:
-            raise ModelError(f"{model}: expected logits [1, H, W, C]. Received: output shape {list(output_shape)}")
-        return segmenter, segmenter.input_size, num_classes
+        if len(output_shape) != 4:
+            raise ModelError(f"{model}: expected logits [1, H, W, C] or class ids [1, H, W]. "
+                             f"Received: output shape {list(output_shape)}")
+        return segmenter, segmenter.input_size, int(output_shape[-1])
     if model.suffix in KERAS_SUFFIXES or model.is_dir():
         from edgeseg.models.io import load_model
 

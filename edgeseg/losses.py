@@ -53,20 +53,24 @@ def median_frequency_weights(labels: np.ndarray, num_classes: int, ignore_index:
 
 
 def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int, temperature: float, kd_weight: float,
-                      kd_loss: str = "kl"):
+                      kd_loss: str = "kl", unlabeled=None):
     """`(1 - kd_weight) * CE(labels) + kd_weight * T^2 * KD(teacher, student)`.
 
     `kl`: KL(softmax(t/T) || softmax(s/T)) over classes, per pixel, averaged over the same labeled
-    pixels as the CE term, so padding added by augmentation teaches nothing. `cwd`: channel-wise
-    distillation (Shu et al. 2021), see `channel_wise_divergence`.
+    pixels as the CE term, so padding added by augmentation teaches nothing, plus every pixel of
+    the images `unlabeled` ([N] bool) marks, which have no labels and learn from the teacher alone.
+    `cwd`: channel-wise distillation (Shu et al. 2021), see `channel_wise_divergence`.
     """
     labels = tf.cast(labels, tf.int32)
     if kd_loss == "cwd":
         kd = channel_wise_divergence(student_logits, teacher_logits, temperature)
     else:
-        valid = tf.cast(labels != ignore_index, student_logits.dtype)
-        kd = tf.reduce_sum(_kl(teacher_logits / temperature, student_logits / temperature, axis=-1) * valid) \
-            / tf.maximum(tf.reduce_sum(valid), 1.0)
+        taught = labels != ignore_index
+        if unlabeled is not None:
+            taught = taught | tf.cast(unlabeled, tf.bool)[:, None, None]
+        taught = tf.cast(taught, student_logits.dtype)
+        kd = tf.reduce_sum(_kl(teacher_logits / temperature, student_logits / temperature, axis=-1) * taught) \
+            / tf.maximum(tf.reduce_sum(taught), 1.0)
     ce = masked_cross_entropy(labels, student_logits, ignore_index)
     return (1.0 - kd_weight) * ce + kd_weight * temperature**2 * kd
 

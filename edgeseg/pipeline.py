@@ -17,12 +17,16 @@ from pathlib import Path
 import yaml
 
 from edgeseg.data import load_split
+from edgeseg.data.folder import load_unlabeled_images
+from edgeseg.distribution import strategy_for
 from edgeseg.errors import EdgesegError, VerificationError
 from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.models.copying import copy_model
 from edgeseg.models.zoo import model_from_spec
+from edgeseg.recipe import MODEL_CHANGING_STAGES
 from edgeseg.report import write_report
 from edgeseg.stages import RESTORERS, STAGES
-from edgeseg.stages.base import PipelineState, StageContext
+from edgeseg.stages.base import PipelineState, StageContext, StageOutcome
 
 log = logging.getLogger("edgeseg")
 
@@ -71,9 +75,17 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
     leading stages whose record matches the recipe (same key) are reused from their folders.
     """
     data = recipe.data
+    # First: splitting the CPU into logical devices must precede anything TensorFlow runs.
+    strategy = strategy_for(recipe.distribute)
+    if recipe.distribute is not None:
+        log.info("distribute: %s over %d replicas", recipe.distribute.strategy, strategy.num_replicas_in_sync)
     log.info("loading data (%s)", data.format)
     train, val = load_split(data, "train", recipe.seed), load_split(data, "val", recipe.seed)
     log.info("data: %d train and %d val images at %dx%d, %d classes", len(train), len(val), *data.input_size, len(data.classes))
+    unlabeled = None
+    if data.unlabeled is not None:
+        unlabeled = load_unlabeled_images(data.unlabeled, tuple(data.input_size))
+        log.info("data: %d unlabeled images for distill", len(unlabeled))
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
     # Only now that data and teacher are known good is the previous run of this name touched.
     run_dir = Path(runs_dir) / recipe.name
@@ -87,7 +99,8 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
         write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     except OSError as error:
         raise _write_error(error, run_dir) from None
-    ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe)
+    ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe,
+                       strategy=strategy, unlabeled=unlabeled)
     for index, (name, cfg) in enumerate(stages[len(records) :], start=len(records) + 1):
         stage_dir = run_dir / stage_folder(index, name)
         stage_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +108,7 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
         stage_ctx = dataclasses.replace(ctx, stage_dir=stage_dir, stage_key=stage_key(recipe, index))
         started = time.perf_counter()
         try:
-            outcome = STAGES[name](state, cfg, stage_ctx)
+            outcome = _run_stage(name, state, cfg, stage_ctx)
         except OSError as error:
             _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
             raise _write_error(error, run_dir) from None
@@ -119,6 +132,15 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
         state = outcome.state
     write_report(run_dir, recipe, records, "completed")
     return RunResult(run_dir, records)
+
+
+def _run_stage(name: str, state: PipelineState, cfg, ctx: StageContext) -> StageOutcome:
+    """Runs a stage; a training stage under the run's strategy, handing on a single-device copy."""
+    if name not in MODEL_CHANGING_STAGES or ctx.recipe.distribute is None:
+        return STAGES[name](state, cfg, ctx)
+    with ctx.strategy.scope():
+        outcome = STAGES[name](state, cfg, ctx)
+    return dataclasses.replace(outcome, state=dataclasses.replace(outcome.state, model=copy_model(outcome.state.model)))
 
 
 def stage_key(recipe, index: int) -> str:

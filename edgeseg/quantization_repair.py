@@ -63,19 +63,24 @@ def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Ca
 def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) -> list[tuple[str, Callable[[], dict]]]:
     """The steps of `mode: auto` for `model`, in order, starting from the recipe's calibration `images`."""
     from edgeseg.quantization_debug import debug_quantization
-    from edgeseg.stages.quantize import calibration_images, convert, convert_int8
+    from edgeseg.stages.quantize import calibration_images, convert, convert_int8, ships_labels
+
+    labels = ships_labels(ctx.recipe)
+
+    def int8(quantizable, calibration, **options):
+        return convert_int8(quantizable, calibration, output_type=cfg.output_type, labels=labels, **options)
 
     mirrored = np.concatenate([ctx.train.images, ctx.train.images[:, :, ::-1]])
 
     def plain():
-        return {"tflite": convert_int8(model, images), "mode": "int8", "calibration_images": len(images)}
+        return {"tflite": int8(model, images), "mode": "int8", "calibration_images": len(images)}
 
     def more_calibration():
         if len(mirrored) <= cfg.calibration_images:
             return {"skipped": f"calibration_images {cfg.calibration_images} already covers the {len(ctx.train)} "
                                "train images and their mirror images"}
         every = calibration_images(mirrored, len(mirrored), ctx.seed)
-        return {"tflite": convert_int8(model, every), "mode": "int8", "calibration_images": len(every)}
+        return {"tflite": int8(model, every), "mode": "int8", "calibration_images": len(every)}
 
     def float_layers():
         found = debug_quantization(model, images, float_miou_of, layers=2 * cfg.float_layers)
@@ -83,15 +88,15 @@ def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) 
         chosen = helpful[: cfg.float_layers]
         if not chosen:
             return {"skipped": f"none of the {len(found['layers'])} worst layers gives mIoU back in float"}
-        return {"tflite": convert_int8(model, images, float_tensors=[row["tensor"] for row in chosen]), "mode": "int8",
+        return {"tflite": int8(model, images, float_tensors=[row["tensor"] for row in chosen]), "mode": "int8",
                 "float_layers": [row["layer"] for row in chosen]}
 
     def int16x8():
-        return {"tflite": convert(model, "int16x8", images), "mode": "int16x8"}
+        return {"tflite": convert(model, "int16x8", images, labels=labels), "mode": "int16x8"}
 
     def qat():
         qat_model, details = train_qat(model)
-        return {"tflite": convert_int8(qat_model, images), "mode": "int8", **details}
+        return {"tflite": int8(qat_model, images), "mode": "int8", **details}
 
     return [("int8", plain), ("more_calibration", more_calibration), ("float_layers", float_layers),
             ("int16x8", int16x8), ("qat", qat)]

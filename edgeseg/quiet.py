@@ -1,9 +1,14 @@
 """Keeping native libraries' chatter (TensorFlow, LiteRT) out of edgeseg's output."""
 
 import contextlib
+import ctypes
 import os
 import sys
 import tempfile
+
+# Native code writes through C stdio, which buffers a redirected stream: flushing it before the
+# stream is put back keeps what was written while silenced from surfacing afterwards.
+_LIBC = ctypes.CDLL(None)
 
 
 @contextlib.contextmanager
@@ -39,10 +44,12 @@ def _native_stream_silenced(stream):
         try:
             yield
         except BaseException:
+            _LIBC.fflush(None)
             os.dup2(saved_fd, fd)
             sink.seek(0)
             stream.write(sink.read().decode(errors="replace"))
             raise
         finally:
+            _LIBC.fflush(None)
             os.dup2(saved_fd, fd)
             os.close(saved_fd)

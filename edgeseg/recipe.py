@@ -87,6 +87,19 @@ class _DataCommon(_Section):
     input_size: tuple[int, int] = Field((64, 64), description="model input [height, width]")
     batch_size: int = Field(16, ge=1)
     augment: AugmentConfig | None = AugmentConfig()
+    unlabeled: Path | None = Field(
+        None, description="a folder of images without labels; `distill` adds them to its training images, where "
+                          "the student learns from the teacher's logits alone")
+
+    @field_validator("unlabeled")
+    @classmethod
+    def _resolve_unlabeled(cls, folder: Path | None, info: ValidationInfo) -> Path | None:
+        if folder is None:
+            return None
+        resolved = _resolve_path(folder, info)
+        if not resolved.is_dir():
+            raise ValueError(f"folder not found: {resolved}. Received: unlabeled={str(folder)!r}")
+        return resolved
 
     @field_validator("input_size")
     @classmethod
@@ -289,6 +302,13 @@ class DistillConfig(FitConfig, _StopsEarly):
     kd_loss: Literal["kl", "cwd"] = Field(
         "kl", description="kl: per-pixel KL over classes; cwd: channel-wise distillation, KL over each class map's "
                           "spatial softmax (Shu et al. 2021)")
+    feature_weight: float = Field(
+        0.0, ge=0, description="weight of feature distillation, added to the loss: mean squared error between the "
+                               "teacher's features and the student's through a trained 1x1 adapter; 0: off")
+    feature_stride: Literal[4, 8, 16, 32] = Field(
+        16, description="feature distillation: both models' last backbone layer at this stride (zoo models)")
+    feature_layers: tuple[str, str] | None = Field(
+        None, description="feature distillation: [teacher layer, student layer] by name, for models not from the zoo")
 
 
 class LayerSelection(_Section):
@@ -359,6 +379,9 @@ class QuantizeConfig(_Section):
                             "order until the val mIoU drop is within max_miou_drop: more calibration images, the "
                             "most sensitive layers in float, int16x8, QAT")
     calibration_images: int = Field(100, ge=1)
+    output_type: Literal["int8", "uint8"] = Field(
+        "int8", description="int8 and auto: the logits' integer type; uint8 for runtimes and NPUs that take "
+                            "only unsigned tensors (the same values, shifted by 128 in zero point)")
     qat: QatConfig | None = Field(
         None, description="int8: fine-tune quantization-aware before converting (`qat: {}` for the defaults); "
                           "auto: the settings of its last repair")
@@ -370,6 +393,9 @@ class QuantizeConfig(_Section):
     def _options_match_mode(self) -> QuantizeConfig:
         if self.qat is not None and self.mode not in ("int8", "auto"):
             raise ValueError(f"qat needs mode int8 or auto: QAT trains for full-integer int8. Received: mode={self.mode!r}")
+        if self.output_type != "int8" and self.mode not in ("int8", "auto"):
+            raise ValueError(f"output_type is the integer type of full-int8 logits; mode {self.mode} has float logits. "
+                             f"Received: mode={self.mode!r}, output_type={self.output_type!r}")
         if self.mode != "auto" and self.max_miou_drop is not None:
             raise ValueError(f"max_miou_drop is the budget of mode auto; set verify.max_miou_drop to gate other modes. "
                              f"Received: mode={self.mode!r}")
@@ -392,8 +418,28 @@ class VerifyConfig(_Section):
                                     "each with the mIoU the model gets when that layer stays in float")
 
 
+class DistributeConfig(_Section):
+    """Training stages on several devices with tf.distribute (edgeseg.distribution)."""
+
+    strategy: Literal["mirrored", "multi_worker"] = Field(
+        description="mirrored: the devices of this machine; multi_worker: several machines, each started with "
+                    "its TF_CONFIG")
+    devices: list[str] | None = Field(
+        None, min_length=1, description="mirrored: e.g. [/gpu:0, /gpu:1]; default every GPU, else the CPU. More CPU "
+                                        "devices than the machine has split its CPU into logical devices")
+
+    @model_validator(mode="after")
+    def _devices_are_mirrored(self) -> DistributeConfig:
+        if self.devices is not None and self.strategy != "mirrored":
+            raise ValueError("devices picks the replicas of mirrored; multi_worker takes them from TF_CONFIG. "
+                             f"Received: strategy={self.strategy!r}, devices={self.devices}")
+        return self
+
+
 class ExportConfig(_Section):
-    output: Literal["logits"] = "logits"
+    output: Literal["logits", "labels"] = Field(
+        "logits", description="logits: [1, H, W, C] scores; labels: uint8 class ids [1, H, W], the argmax taken "
+                              "before the head's last upsample (cheaper, blockier borders; docs/MODELS.md)")
 
 
 STAGE_CONFIGS: dict[str, type[_Section]] = {
@@ -447,6 +493,7 @@ class Recipe(_Section):
     data: DataConfig
     teacher: ModelSpec
     student: ModelSpec | None = None
+    distribute: DistributeConfig | None = Field(None, description="train, distill, prune and cluster on several devices")
     stages: list[StageEntry] = Field(min_length=1)
 
     def stage_items(self) -> list[tuple[str, _Section]]:
@@ -488,6 +535,9 @@ class Recipe(_Section):
                 and getattr(stage_configs.get("verify"), "max_miou_drop", None) is None:
             raise ValueError(f"stages[{names.index('quantize')}].quantize: mode auto needs a budget: set "
                              "quantize.max_miou_drop or verify.max_miou_drop")
+        if self.data.unlabeled is not None and "distill" not in names:
+            raise ValueError("data.unlabeled: unlabeled images are learned from a teacher, so they need a 'distill' stage. "
+                             f"Received: unlabeled={str(self.data.unlabeled)!r}")
         if "distill" in names and self.student is None:
             raise ValueError("stages has 'distill' but no 'student' is defined: add a student section")
         if "distill" not in names and self.student is not None:

@@ -111,10 +111,11 @@ def _verification_section(verify: dict, class_names: list[str], float_layers: li
         lines += ["", f"At model input resolution: float mIoU {verify['float']['model_resolution']['miou']:.4f}, "
                       f"{mode} mIoU {verify['quantized']['model_resolution']['miou']:.4f}."]
     agreement = verify["agreement"]
+    logit_error = "" if agreement["max_logit_error"] is None else \
+        f"; logit error max {agreement['max_logit_error']:.3f}, mean {agreement['mean_logit_error']:.4f}"
     lines += [
         "", f"- {mode} vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
-        f"{agreement['pixel_agreement']:.2%} of pixels; logit error max {agreement['max_logit_error']:.3f}, "
-        f"mean {agreement['mean_logit_error']:.4f}",
+        f"{agreement['pixel_agreement']:.2%} of pixels{logit_error}",
         f"- {mode} file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
         + (f"; the interpreter adds {verify['memory_kib']} KiB of resident memory" if verify.get("memory_kib") is not None else ""),
     ]

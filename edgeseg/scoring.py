@@ -17,7 +17,8 @@ CHUNK = 16
 
 
 class KerasSegmenter:
-    """Runs a Keras segmentation model in inference mode."""
+    """Runs a Keras segmentation model (logits or, see `edgeseg.models.labels`, class ids out) in
+    inference mode."""
 
     def __init__(self, model, batch_size: int = CHUNK):
         from edgeseg._keras import tf
@@ -25,8 +26,12 @@ class KerasSegmenter:
         self.model, self.batch_size, self._tf = model, batch_size, tf
         self._logits = tf.function(lambda images: model(images, training=False))
 
+    @property
+    def outputs_labels(self) -> bool:
+        return len(self.model.output_shape) == 3
+
     def predict_logits(self, images: np.ndarray) -> np.ndarray:
-        """Float logits [N, H, W, C] for RGB uint8 images [N, H, W, 3]."""
+        """Float logits [N, H, W, C] (class ids [N, H, W] for a labels model) for RGB uint8 images [N, H, W, 3]."""
         batches = [
             self._logits(self._tf.constant(images[start : start + self.batch_size], self._tf.float32)).numpy()
             for start in range(0, len(images), self.batch_size)
@@ -34,29 +39,31 @@ class KerasSegmenter:
         return np.concatenate(batches)
 
     def predict_labels(self, images: np.ndarray) -> np.ndarray:
-        return self.predict_logits(images).argmax(axis=-1).astype(np.uint8)
+        outputs = self.predict_logits(images)
+        return outputs if self.outputs_labels else outputs.argmax(axis=-1).astype(np.uint8)
 
 
 def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str = "scoring") -> dict:
     """mIoU, per-class IoU, accuracies, boundary F1 and the confusion matrix of `segmenter` on `split`.
 
     When the split keeps labels at their own resolution, logits are resized up to each label
-    (bilinear, then argmax) and those figures lead; the model-resolution figures are kept beside
-    them under "model_resolution".
+    (bilinear, then argmax; a model that outputs class ids has them resized nearest) and those
+    figures lead; the model-resolution figures are kept beside them under "model_resolution".
     """
     at_model = np.zeros((num_classes, num_classes), np.int64)
     at_label = np.zeros_like(at_model)
     edges = np.zeros(4, np.int64)
     for start in progress(range(0, len(split), CHUNK), desc=desc, unit="batch"):
-        logits = segmenter.predict_logits(split.images[start : start + CHUNK])
+        images = split.images[start : start + CHUNK]
+        outputs = segmenter.predict_labels(images) if segmenter.outputs_labels else segmenter.predict_logits(images)
         labels = split.labels[start : start + CHUNK]
-        predicted = logits.argmax(axis=-1)
+        predicted = outputs if outputs.ndim == 3 else outputs.argmax(axis=-1)
         at_model += confusion_matrix(labels, predicted, num_classes, split.ignore_index)
-        for offset, image_logits in enumerate(logits):
+        for offset, output in enumerate(outputs):
             truth, guess = labels[offset], predicted[offset]
             if split.native_labels is not None:
                 truth = split.native_labels[start + offset]
-                guess = upsampled_labels(image_logits, truth.shape)
+                guess = upsampled_labels(output, truth.shape)
                 at_label += confusion_matrix(truth, guess, num_classes, split.ignore_index)
             edges += boundary_counts(truth, guess, split.ignore_index)
     model_scores = segmentation_scores(at_model)
@@ -67,7 +74,11 @@ def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str
             "confusion_matrix": at_label.tolist(), "images": len(split), "model_resolution": model_scores}
 
 
-def upsampled_labels(logits: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Class ids at `shape` from logits [h, w, C]: bilinear resize of the logits, then argmax."""
+def upsampled_labels(output: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Class ids at `shape` from logits [h, w, C] (bilinear resize, then argmax) or from class ids
+    [h, w] (nearest resize)."""
+    if output.ndim == 2:
+        return cv2.resize(output, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+    logits = output
     channels = [cv2.resize(logits[..., c], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for c in range(logits.shape[-1])]
     return np.argmax(np.stack(channels, axis=-1), axis=-1)

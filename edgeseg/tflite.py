@@ -62,6 +62,11 @@ class TFLiteSegmenter:
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])[0]
 
+    @property
+    def outputs_labels(self) -> bool:
+        """Whether the output is class ids [1, H, W] (`export: {output: labels}`) rather than logits."""
+        return len(self.output["shape"]) == 3 and self.output["dtype"] == np.uint8 and not self.output["quantization"][0]
+
     def predict_logits(self, images: np.ndarray) -> np.ndarray:
         """Float logits [N, H, W, C], dequantized from an integer output."""
         if len(self.output["shape"]) != 4:
@@ -73,7 +78,9 @@ class TFLiteSegmenter:
         return raw.astype(np.float32)
 
     def predict_labels(self, images: np.ndarray) -> np.ndarray:
-        """Class ids [N, H, W]."""
+        """Class ids [N, H, W]: the model's own, or the argmax of its logits."""
+        if self.outputs_labels:
+            return np.stack([self.predict_raw(image) for image in images])
         return self.predict_logits(images).argmax(axis=-1).astype(np.uint8)
 
     def latency_ms(self, runs: int = 30, warmup: int = 5) -> dict:

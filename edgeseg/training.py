@@ -130,12 +130,13 @@ class ValidationMiou(keras.callbacks.Callback):
             self.scored_model.set_weights(self.best_weights)
 
 
-def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, callbacks=()) -> dict:
+def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, callbacks=(), extras=None) -> dict:
     """Trains `trainer` on ctx.train for cfg.epochs, scoring `scored_model` on ctx.val each epoch.
 
     `trainer` is the model being fit (the model itself, a TF-MOT-wrapped copy, or a distiller whose
-    train_step has its own loss); `scored_model` is what ships. With `keep_best`, it ends with its
-    best epoch's weights. The loss is cross-entropy over pixels not labeled `ignore_index`.
+    train_step has its own loss and reads the per-image `extras`); `scored_model` is what ships.
+    With `keep_best`, it ends with its best epoch's weights. The loss is cross-entropy over pixels
+    not labeled `ignore_index`.
     """
     keras.utils.set_random_seed(ctx.seed)
     steps = steps_per_epoch(ctx.train, ctx.batch_size)
@@ -151,7 +152,8 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
         log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoints[0].folder)
     logging_callbacks = [keras.callbacks.TensorBoard(str(ctx.stage_dir / "logs"), write_graph=False, profile_batch=0)] \
         if cfg.tensorboard else []
-    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps)
+    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps,
+                               extras=extras)
     trainer.fit(
         batches, epochs=cfg.epochs, initial_epoch=epochs_done, steps_per_epoch=steps,
         callbacks=[*callbacks, validation, *logging_callbacks, *checkpoints], verbose=1 if sys.stderr.isatty() else 0,

@@ -9,7 +9,9 @@ Example:
     >>> print("\\n".join(zoo_markdown(rows, command="python tools/measure_zoo.py")))
 """
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -68,3 +70,72 @@ def zoo_markdown(rows: list[dict], command: str) -> list[str]:
                      f"{row['int8_bytes'] / 1024:,.0f} KiB | {latency} | {'yes' if not row['float_ops'] else 'no'} | "
                      f"{'yes' if row['qat_full_int8'] else 'no'} |")
     return lines
+
+
+HEAD_OUTPUTS = {
+    "logits": "logits, bilinear upsample in the graph (default)",
+    "labels_after_upsample": "labels, argmax after the upsample",
+    "labels": "labels, argmax before the upsample (`export: {output: labels}`)",
+}
+
+
+def measure_head_outputs(model, calibration: np.ndarray, val=None, num_classes: int = NUM_CLASSES,
+                         threads=(1, 2), runs: int = 100) -> list[dict]:
+    """One row per output form of `model` (HEAD_OUTPUTS) as a full-int8 file: bytes, latency per
+    thread count, the argmax an app must still run on logits (numpy, median of `runs`) and, given
+    a `val` split, its mIoU there."""
+    from edgeseg.models.labels import labels_model
+    from edgeseg.scoring import score_split
+    from edgeseg.stages.quantize import convert_int8
+    from edgeseg.tflite import TFLiteSegmenter, latency_by_threads
+
+    shipped = {"logits": model, "labels_after_upsample": labels_model(model, before_upsample=False),
+               "labels": labels_model(model)}
+    rows = []
+    for output, keras_model in progress(shipped.items(), desc=f"measuring {model.name}", unit="output"):
+        int8 = convert_int8(keras_model, calibration)
+        segmenter = TFLiteSegmenter(int8)
+        rows.append({
+            "model": model.name, "output": output, "int8_bytes": len(int8),
+            "miou": None if val is None else score_split(segmenter, val, num_classes, desc="scoring")["miou"],
+            "latency_ms": {count: row["median_ms"] for count, row in latency_by_threads(int8, list(threads), runs).items()},
+            "app_argmax_ms": 0.0 if segmenter.outputs_labels else _argmax_ms(segmenter, calibration[0], runs),
+            "tail_ops": {op["op"]: op["count"] for op in segmenter.op_report()["ops"]
+                         if op["op"] in ("RESIZE_BILINEAR", "ARG_MAX", "DEPTH_TO_SPACE")},
+        })
+    return rows
+
+
+def _argmax_ms(segmenter, image: np.ndarray, runs: int) -> float:
+    raw = segmenter.predict_raw(image)
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        raw.argmax(axis=-1)
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.median(timings))
+
+
+def head_outputs_markdown(rows: list[dict], command: str) -> list[str]:
+    """The rows as the head-options table of docs/MODELS.md, under the command that measured them."""
+    counts = list(rows[0]["latency_ms"])
+    lines = [f"Measured with `{command}`.", "",
+             "| model | output | int8 file | " + " | ".join(f"interpreter {c} thr" for c in counts)
+             + " | app's argmax (numpy) | " + " | ".join(f"class ids {c} thr" for c in counts) + " | val mIoU |",
+             "|---|---|---|" + "---|" * (2 * len(counts) + 1) + "---|"]
+    for row in rows:
+        latency = " | ".join(f"{row['latency_ms'][c]:.2f} ms" for c in counts)
+        to_ids = " | ".join(f"{row['latency_ms'][c] + row['app_argmax_ms']:.2f} ms" for c in counts)
+        miou = "-" if row["miou"] is None else f"{row['miou']:.4f}"
+        lines.append(f"| {row['model']} | {HEAD_OUTPUTS[row['output']]} | {row['int8_bytes'] / 1024:,.0f} KiB | {latency} "
+                     f"| {row['app_argmax_ms']:.2f} ms | {to_ids} | {miou} |")
+    return lines
+
+
+def publish(table: list[str], rows: list[dict], out: Path | None) -> None:
+    """Prints a measured table; with `out`, also writes it there and the rows as .json beside it."""
+    text = "\n".join(table)
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+        out.with_suffix(".json").write_text(json.dumps(rows, indent=2))

@@ -73,3 +73,16 @@ def tiny_export(tmp_path_factory):
     recipe = tiny_recipe_dict(stages=[{"train": {"epochs": 1}}, {"quantize": {"calibration_images": 16}}, {"export": {}}])
     del recipe["student"]
     return edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path_factory.mktemp("export")).run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_labels_export(tiny_export, tmp_path_factory):
+    """tiny_export's trained model exported with `output: labels`: uint8 class ids [1, 32, 32]."""
+    import edgeseg
+    from edgeseg.recipe import parse_recipe
+
+    recipe = tiny_recipe_dict(name="labels", teacher={"path": str(tiny_export / "01-train" / "model.keras")},
+                              stages=[{"quantize": {"calibration_images": 16}}, {"verify": {"gallery_images": 0}},
+                                      {"export": {"output": "labels"}}])
+    del recipe["student"]
+    return edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path_factory.mktemp("labels_export")).run_dir

@@ -4,10 +4,9 @@
 """
 
 import argparse
-import json
 from pathlib import Path
 
-from edgeseg.zoo_measurements import measure_zoo, zoo_markdown
+from edgeseg.zoo_measurements import measure_zoo, publish, zoo_markdown
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("--input-size", type=int, nargs=2, default=[256, 256], metavar=("HEIGHT", "WIDTH"))
@@ -16,8 +15,4 @@ parser.add_argument("--out", type=Path, help="write the markdown table here (and
 arguments = parser.parse_args()
 rows = measure_zoo(tuple(arguments.input_size), arguments.alpha)
 command = f"python tools/measure_zoo.py --input-size {' '.join(map(str, arguments.input_size))} --alpha {arguments.alpha:g}"
-table = "\n".join(zoo_markdown(rows, command))
-print(table)
-if arguments.out:
-    arguments.out.write_text(table + "\n")
-    arguments.out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+publish(zoo_markdown(rows, command), rows, arguments.out)

@@ -49,6 +49,22 @@ def load_folder_split(data, split: str) -> SegmentationSplit:
     return SegmentationSplit(split, images, labels, data.ignore_index, native)
 
 
+def load_unlabeled_images(folder: Path, input_size: tuple[int, int]) -> np.ndarray:
+    """Every image in `folder` (`data.unlabeled`), checked and resized to `input_size` like a split's.
+
+    Example:
+        >>> images = load_unlabeled_images(recipe.data.unlabeled, recipe.data.input_size)
+    """
+    files = _list_files(folder, IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)}) in data.unlabeled")
+    height, width = input_size
+    images = np.empty((len(files), height, width, 3), np.uint8)
+    for index, stem in enumerate(progress(sorted(files), desc="loading unlabeled", unit="img")):
+        images[index] = cv2.resize(_read_image(files[stem]), (width, height), interpolation=cv2.INTER_AREA)
+    return images
+
+
 def _list_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     if not folder.is_dir():
         raise DataError(f"{folder}: folder not found; expected <root>/<split>/images and <root>/<split>/labels")

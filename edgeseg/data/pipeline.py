@@ -8,25 +8,27 @@ from edgeseg._keras import tf
 from edgeseg.data.split import SegmentationSplit
 
 
-def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: int, skip_batches: int = 0) -> tf.data.Dataset:
+def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: int, skip_batches: int = 0,
+                     extras: dict | None = None) -> tf.data.Dataset:
     """An endless stream of augmented (float32 image 0..255, int32 label) batches.
 
     `skip_batches` starts the stream where an earlier one stood after that many batches (to resume
-    training); skipped examples are never augmented.
+    training); skipped examples are never augmented. `extras` (name -> one value per image) travel
+    with their images unchanged, as a third element: augmentation does not touch them.
 
     Example:
         >>> batches = training_batches(train, 16, recipe.data.augment, seed=0)
         >>> model.fit(batches, steps_per_epoch=len(train) // 16, epochs=3)
     """
-    dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
+    dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels, *([extras] if extras else [])))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.enumerate().skip(skip_batches * batch_size)
 
     def prepare(position, example):
-        image, label = example
+        image, label, *carried = example
         if augment is not None:
             image, label = _augment(image, label, augment, split.ignore_index, tf.stack([seed, tf.cast(position, tf.int32)]))
-        return tf.cast(image, tf.float32), tf.cast(label, tf.int32)
+        return tf.cast(image, tf.float32), tf.cast(label, tf.int32), *carried
 
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -27,12 +27,13 @@ APP_ASSETS = Path("app/src/main/assets")
 MODEL_ASSET = "model.tflite"
 DESCRIPTION_ASSET = "edgeseg.json"
 
-# `const val` names in ModelContract.kt and the edgeseg.json key whose value each must equal.
+# `const val` names in ModelContract.kt and the edgeseg.json key whose value must equal one of them.
 APP_CONSTANT_KEYS = {
     "SUPPORTED_FORMAT": "format",
     "SUPPORTED_CHANNELS": "input.channels",
     "SUPPORTED_COLOR_ORDER": "input.color_order",
-    "SUPPORTED_OUTPUT_KIND": "output.kind",
+    "LOGITS_OUTPUT_KIND": "output.kind",
+    "LABELS_OUTPUT_KIND": "output.kind",
 }
 TENSOR_TYPE_KEYS = ("input.dtype", "output.dtype")
 
@@ -173,16 +174,25 @@ def _check_app_can_read(description: dict, app: _AppContract, source: Path) -> N
     missing = sorted(key for key in app.keys if not _present(description, key))
     if missing:
         raise ModelError(f"{source}: lacks {', '.join(missing)}, which the Android app reads")
-    for name, key in APP_CONSTANT_KEYS.items():
-        value, required = dotted_value(description, key), app.constants[name]
-        if value != required:
-            raise ModelError(f"{source}: the Android app needs {key} = {required!r}. Received: {key}={value!r}")
+    for key, allowed in app_allowed_values(app.constants).items():
+        value = dotted_value(description, key)
+        if value not in allowed:
+            needed = " or ".join(map(repr, allowed))
+            raise ModelError(f"{source}: the Android app needs {key} = {needed}. Received: {key}={value!r}")
     for key in TENSOR_TYPE_KEYS:
         value = dotted_value(description, key)
         if value not in app.tensor_types:
             raise ModelError(
                 f"{source}: the Android app handles {', '.join(app.tensor_types)} tensors. Received: {key}={value!r}"
             )
+
+
+def app_allowed_values(constants: dict) -> dict[str, list]:
+    """For each edgeseg.json key the app constrains, the values its `const val`s allow."""
+    allowed: dict[str, list] = {}
+    for name, key in APP_CONSTANT_KEYS.items():
+        allowed.setdefault(key, []).append(constants[name])
+    return allowed
 
 
 def _without_comments(kotlin_source: str) -> str:

@@ -1,8 +1,9 @@
 """The pre/post-processing contract every demo and app shares, read from an export's `edgeseg.json`.
 
 Camera frame (RGB uint8, any size) -> stretched to the model's height x width, bilinear -> fed as
-is (the uint8 input maps raw 0..255 exactly) -> argmax over the logits' last axis -> class ids ->
-`classes[i].color`. The Android app and the browser page implement the same steps.
+is (the uint8 input maps raw 0..255 exactly) -> argmax over the logits' last axis (or, for
+`output.kind: labels`, the output as is) -> class ids -> `classes[i].color`. The Android app and
+the browser page implement the same steps.
 
 Example:
     >>> export = load_export("runs/quickstart")
@@ -55,8 +56,9 @@ class Export:
 
     @staticmethod
     def class_ids(raw_output: np.ndarray) -> np.ndarray:
-        """Class ids [H, W] from the raw output [H, W, C]: argmax needs no dequantization (scale > 0)."""
-        return raw_output.argmax(axis=-1).astype(np.uint8)
+        """Class ids [H, W] from the raw output: logits [H, W, C] by argmax, which needs no
+        dequantization (scale > 0); a `labels` output [H, W] is the class ids already."""
+        return raw_output if raw_output.ndim == 2 else raw_output.argmax(axis=-1).astype(np.uint8)
 
     def segmenter(self, threads: int = 2):
         """The interpreter for the model, checked to take the input size edgeseg.json describes."""

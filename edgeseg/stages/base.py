@@ -34,6 +34,10 @@ class StageContext:
     stage_dir: Path = Path(".")
     stage_key: str = ""
     """The hash of what the stage depends on; a training checkpoint is resumed only under the same key."""
+    strategy: object = None
+    """The tf.distribute strategy the training stages build and fit under; None: TensorFlow's default."""
+    unlabeled: object = None
+    """`data.unlabeled`'s images [N, H, W, 3] uint8, for `distill`; None without that folder."""
 
     @property
     def num_classes(self) -> int:

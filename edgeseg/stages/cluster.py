@@ -50,7 +50,9 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(wrapped, wrapped, cfg, ctx, keep_best=False)
-    model = tfmot.clustering.keras.strip_clustering(wrapped)
+    # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
+    # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
+    model = copy_model(tfmot.clustering.keras.strip_clustering(wrapped))
     kernels = kernels_of(model, names)
     uniques = unique_values(kernels, per_channel=cfg.per_channel)
     record = {

@@ -21,6 +21,8 @@ def model_description(segmenter: TFLiteSegmenter, class_names, colors, ignore_in
     """The content of `edgeseg.json`: the contract every demo and app reads."""
     output = segmenter.output
     scale, zero_point = output["quantization"]
+    kind, postprocess = ("labels", "each value is a pixel's class id") if segmenter.outputs_labels \
+        else ("logits", "argmax over the last axis gives class ids")
     return {
         "format": "edgeseg/1",
         "edgeseg_version": __version__,
@@ -36,11 +38,11 @@ def model_description(segmenter: TFLiteSegmenter, class_names, colors, ignore_in
             "resize": "stretch the camera frame to height x width, bilinear",
         },
         "output": {
-            "kind": "logits",
+            "kind": kind,
             "shape": [int(d) for d in output["shape"]],
             "dtype": np.dtype(output["dtype"]).name,
             "quantization": {"scale": float(scale), "zero_point": int(zero_point)},
-            "postprocess": "argmax over the last axis gives class ids",
+            "postprocess": postprocess,
         },
         "classes": [{"id": i, "name": n, "color": c} for i, (n, c) in enumerate(zip(class_names, colors))],
         "ignore_index": ignore_index,

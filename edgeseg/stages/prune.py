@@ -44,7 +44,9 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     fit = fit_segmentation(
         wrapped, wrapped, cfg, ctx, keep_best=False, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
-    model = tfmot.sparsity.keras.strip_pruning(wrapped)
+    # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
+    # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
+    model = copy_model(tfmot.sparsity.keras.strip_pruning(wrapped))
     kernels = kernels_of(model, names)
     reached = sparsity(kernels)
     record = {

@@ -15,9 +15,11 @@ import warnings
 import numpy as np
 
 from edgeseg._keras import native_stderr_silenced, tf
+from edgeseg.quiet import native_output_silenced
 from edgeseg.errors import ModelError, StageError
 from edgeseg.files import file_sizes, write_bytes_atomic
 from edgeseg.kernels import layer_kernel, max_values_per_channel
+from edgeseg.models.labels import labels_model
 from edgeseg.progress import progress
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.tflite import TFLiteSegmenter
@@ -52,15 +54,25 @@ def ptq_converter(model, images: np.ndarray | None = None):
     return converter
 
 
-def convert_int8(model, images: np.ndarray, float_tensors: list[str] = ()) -> bytes:
+OUTPUT_TYPES = {"int8": tf.int8, "uint8": tf.uint8}
+
+
+def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), output_type: str = "int8",
+                 labels: bool = False) -> bytes:
     """Converts a Keras model (float, or quantization-aware) to a full-int8 `.tflite`: uint8 input,
-    int8 logits, int8 kernels. The ops producing `float_tensors` (names from the quantization
-    debugger) stay in float, between a dequantize and a quantize.
+    int8 (or `output_type` uint8) logits, int8 kernels; with `labels`, uint8 class ids instead of
+    logits (`edgeseg.models.labels`). The ops producing `float_tensors` (names from the
+    quantization debugger) stay in float, between a dequantize and a quantize.
+
+    Example:
+        >>> TFLiteSegmenter(convert_int8(model, images, output_type="uint8")).output["dtype"]
+        <class 'numpy.uint8'>
     """
-    converter = ptq_converter(model, images)
+    converter = ptq_converter(labels_model(model) if labels else model, images)
     converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.int8
-    with native_stderr_silenced(), warnings.catch_warnings():
+    converter.inference_output_type = OUTPUT_TYPES[output_type]
+    # mlir_quantize prints its settings on stdout.
+    with native_output_silenced(), warnings.catch_warnings():
         # The converter warns that uint8 input statistics are missing; calibration provides them.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         if not float_tensors:
@@ -74,10 +86,10 @@ def convert_int8(model, images: np.ndarray, float_tensors: list[str] = ()) -> by
 
         converter._experimental_calibrate_only = True
         quantized = mlir_quantize(converter.convert(), denylisted_nodes=list(float_tensors))
-        return modify_model_io_type(quantized, tf.uint8, tf.int8)
+        return modify_model_io_type(quantized, tf.uint8, OUTPUT_TYPES[output_type])
 
 
-def convert(model, mode: str, images: np.ndarray) -> bytes:
+def convert(model, mode: str, images: np.ndarray, output_type: str = "int8", labels: bool = False) -> bytes:
     """The `.tflite` of a float Keras model in one of the recipe's quantization modes.
 
     Example:
@@ -85,8 +97,8 @@ def convert(model, mode: str, images: np.ndarray) -> bytes:
         <class 'numpy.float32'>
     """
     if mode == "int8":
-        return convert_int8(model, images)
-    converter = ptq_converter(model, images if mode == "int16x8" else None)
+        return convert_int8(model, images, output_type=output_type, labels=labels)
+    converter = ptq_converter(labels_model(model) if labels else model, images if mode == "int16x8" else None)
     if mode == "int16x8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     elif mode == "float16":
@@ -166,16 +178,24 @@ def _compression(kernel: np.ndarray) -> tuple[float, int, bool, bool]:
     return zeros, unique, zeros > 0.01, unique < kernel.size / kernel.shape[-1] / 2
 
 
+def ships_labels(recipe) -> bool:
+    """Whether the recipe exports class ids (`export: {output: labels}`) rather than logits."""
+    export = dict(recipe.stage_items()).get("export")
+    return export is not None and export.output == "labels"
+
+
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
     images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
+    labels = ships_labels(ctx.recipe)
     if cfg.mode == "auto":
         details = _repaired(state.model, cfg, ctx, images)
     elif cfg.qat is not None:
         qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx, images)
-        details = {"tflite": convert_int8(qat_model, images), "mode": "int8", **details}
+        details = {"tflite": convert_int8(qat_model, images, output_type=cfg.output_type, labels=labels), "mode": "int8",
+                   **details}
     else:
-        details = {"tflite": convert(state.model, cfg.mode, images), "mode": cfg.mode}
+        details = {"tflite": convert(state.model, cfg.mode, images, cfg.output_type, labels), "mode": cfg.mode}
     tflite, mode = details.pop("tflite"), details["mode"]
     path = write_bytes_atomic(ctx.stage_dir / "model.tflite", tflite)
     try:
@@ -221,7 +241,8 @@ def _repaired(model, cfg, ctx, images: np.ndarray) -> dict:
     def miou_of(tflite: bytes) -> float:
         return score_split(TFLiteSegmenter(tflite, threads=threads), ctx.val, ctx.num_classes, desc="auto: scoring")["miou"]
 
-    float_miou = score_split(KerasSegmenter(model), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
+    shipped_float = labels_model(model) if ships_labels(ctx.recipe) else model
+    float_miou = score_split(KerasSegmenter(shipped_float), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
     steps = repair_steps(model, cfg, ctx, images,
                          train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx, images),
                          float_miou_of=miou_of)

@@ -12,7 +12,8 @@ from edgeseg.plots import plot_class_iou, plot_confusion, plot_gallery
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.quantization_debug import debug_quantization
-from edgeseg.stages.quantize import calibration_images, convert_float
+from edgeseg.models.labels import labels_model
+from edgeseg.stages.quantize import calibration_images, convert_float, ships_labels
 from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_threads
 
 
@@ -41,7 +42,13 @@ def gate_failures(cfg, record: dict, class_names: list[str]) -> list[str]:
 
 
 def agreement(reference, candidate, images: np.ndarray) -> dict:
-    """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel."""
+    """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel
+    (agreement only, when `candidate` outputs class ids)."""
+    if candidate.outputs_labels:
+        agreeing = sum(int(np.count_nonzero(reference.predict_labels(images[start : start + 16])
+                                            == candidate.predict_labels(images[start : start + 16])))
+                       for start in range(0, len(images), 16))
+        return {"pixel_agreement": agreeing / images[..., 0].size, "max_logit_error": None, "mean_logit_error": None}
     agreeing, pixels, max_error, error_sum = 0, 0, 0.0, 0.0
     for start in range(0, len(images), 16):
         expected = reference.predict_logits(images[start : start + 16])
@@ -55,11 +62,15 @@ def agreement(reference, candidate, images: np.ndarray) -> dict:
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
-    """Scores float Keras, float TFLite and the quantized TFLite on the val split; records failed gates and plots."""
+    """Scores float Keras, float TFLite and the quantized TFLite on the val split; records failed gates and plots.
+
+    For a labels export the float models end in the same in-graph argmax, so the drop is the
+    quantization's alone."""
     mode = state.tflite_mode
-    float_model = KerasSegmenter(state.model)
+    shipped_float = labels_model(state.model) if ships_labels(ctx.recipe) else state.model
+    float_model = KerasSegmenter(shipped_float)
     quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
-    float_tflite = TFLiteSegmenter(convert_float(state.model), threads=cfg.threads)
+    float_tflite = TFLiteSegmenter(convert_float(shipped_float), threads=cfg.threads)
     scores = {
         "float": score_split(float_model, ctx.val, ctx.num_classes, desc="scoring float Keras"),
         "float_tflite": score_split(float_tflite, ctx.val, ctx.num_classes, desc="scoring float .tflite"),

@@ -39,7 +39,9 @@ def browser_ready():
         pytest.skip("; ".join(missing))
 
 
-def test_page_masks_agree_with_the_python_interpreter(browser_ready, tiny_export, tmp_path):
+@pytest.mark.parametrize("exported", ["tiny_export", "tiny_labels_export"])
+def test_page_masks_agree_with_the_python_interpreter(browser_ready, exported, request, tmp_path):
+    tiny_export = request.getfixturevalue(exported)
     export = load_export(tiny_export)
     scenes, _ = generate_scenes(SCENES, (CAMERA_HEIGHT, CAMERA_WIDTH), num_classes=4, seed=0, split="val")
     camera = write_y4m(tmp_path / "camera.y4m", scenes)

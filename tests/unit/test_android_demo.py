@@ -15,13 +15,13 @@ import pytest
 from edgeseg.demo import contract
 from edgeseg.demo.android import (
     APP_ASSETS,
-    APP_CONSTANT_KEYS,
     APP_CONTRACT_SOURCE,
     DESCRIPTION_ASSET,
     MODEL_ASSET,
     android_constants,
     android_contract_keys,
     android_tensor_types,
+    app_allowed_values,
     copy_export_to_app,
 )
 from edgeseg.errors import ModelError
@@ -160,7 +160,7 @@ def test_copy_export_to_app_reads_a_self_describing_tflite_alone(tiny_export, tm
     (lambda d: d["output"].pop("dtype"), "edgeseg.json lacks output.dtype"),
     (lambda d: d["classes"][0].pop("name"), r"lacks classes\[\]\.name, which the Android app reads"),
     (lambda d: d["output"].update(dtype="int4"), r"handles uint8, int8, int16, float32 tensors\. Received: output.dtype='int4'"),
-    (lambda d: d["output"].update(kind="class_ids"), r"needs output.kind = 'logits'\. Received: output.kind='class_ids'"),
+    (lambda d: d["output"].update(kind="class_ids"), r"needs output.kind = 'logits' or 'labels'\. Received: output.kind='class_ids'"),
     (lambda d: d["input"].update(color_order="BGR"), r"needs input.color_order = 'RGB'\. Received: input.color_order='BGR'"),
 ])
 def test_copy_export_to_app_refuses_an_export_the_app_cannot_read(tiny_export, tmp_path, breaks, message):
@@ -219,8 +219,10 @@ def test_the_app_requires_what_the_contract_and_a_real_export_say(tiny_export):
     assert constants["SUPPORTED_FORMAT"] == contract.SUPPORTED_FORMAT
     assert (constants["MODEL_ASSET"], constants["DESCRIPTION_ASSET"]) == (MODEL_ASSET, DESCRIPTION_ASSET)
     description = export_description(tiny_export)
-    for name, key in APP_CONSTANT_KEYS.items():
-        assert values_at(description, key) == [constants[name]], key
+    allowed = app_allowed_values(constants)
+    assert allowed["output.kind"] == ["logits", "labels"]
+    for key, values in allowed.items():
+        assert len(values_at(description, key)) == 1 and values_at(description, key)[0] in values, key
 
 
 def test_the_app_resizes_bilinearly_and_quantizes_like_edgesegs_runner(tiny_export):

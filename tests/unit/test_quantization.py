@@ -8,6 +8,7 @@ from edgeseg.errors import StageError
 from edgeseg.quantization_repair import first_within_budget
 from edgeseg.report import _quantize_section
 from edgeseg.stages.base import PipelineState
+from edgeseg.tflite import TFLiteSegmenter
 from tests.helpers import weights_equal
 from tests.unit.test_stages import run_stage_test
 
@@ -34,7 +35,7 @@ def test_auto_keeps_the_broken_layer_in_float_after_plain_and_more_calibration_f
 
     model = fails_int8(load_model(trained_student_path))
     outcome = run_stage_test("quantize", PipelineState(model), learnable_context, mode="auto", max_miou_drop=0.01,
-                             calibration_images=16, float_layers=2)
+                             calibration_images=16, float_layers=2, output_type="uint8")
     record = outcome.record
     assert [row["attempt"] for row in record["attempts"]] == ["int8", "more_calibration", "float_layers"]
     assert record["attempts"][0]["miou_drop"] > 0.01 and record["attempts"][1]["miou_drop"] > 0.01
@@ -42,6 +43,8 @@ def test_auto_keeps_the_broken_layer_in_float_after_plain_and_more_calibration_f
     assert "block0_project_conv" in record["float_layers"] and record["mode"] == "int8"
     assert record["attempts"][-1]["miou_drop"] <= 0.01
     assert outcome.state.tflite_mode == "int8" and record["input_quantization"] == [1.0, 0]
+    attempts = sorted((learnable_context.stage_dir / "attempts").iterdir())
+    assert all(TFLiteSegmenter(path.read_bytes()).output["dtype"] == np.uint8 for path in attempts)
     assert sorted(path.name for path in (learnable_context.stage_dir / "attempts").iterdir()) == \
         ["01-int8.tflite", "02-more_calibration.tflite", "03-float_layers.tflite"]
     table = "\n".join(_quantize_section(record))
@@ -71,7 +74,6 @@ def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat
     from edgeseg.recipe import ModelSpec
     from edgeseg.scoring import KerasSegmenter
     from edgeseg.stages.quantize import EXACT_PIXEL_INPUT, calibration_images, convert_int8
-    from edgeseg.tflite import TFLiteSegmenter
 
     model = build_model(ModelSpec(arch=arch, alpha=0.35), (32, 32), 4)
     before = model.get_weights()

@@ -497,6 +497,7 @@ def test_deeply_nested_value_is_a_recipe_error():
     ("prune", {"layers": ["conv("]}, ["stages[2].prune.layers", "not a regular expression", "'conv('"]),
     ("cluster", {"init": "kmeans"}, ["stages[3].cluster.init", "kmeans"]),
     ("quantize", {"mode": "float16", "qat": {}}, ["stages[4].quantize", "qat needs mode int8 or auto", "mode='float16'"]),
+    ("quantize", {"mode": "dynamic", "output_type": "uint8"}, ["stages[4].quantize", "float logits", "output_type='uint8'"]),
     ("quantize", {"max_miou_drop": 0.01}, ["stages[4].quantize", "budget of mode auto", "mode='int8'"]),
     ("quantize", {"mode": "auto", "qat": {"epochs": 0}}, ["stages[4].quantize.qat.epochs", "Received: 0"]),
 ])

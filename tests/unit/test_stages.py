@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from edgeseg._keras import keras
 from edgeseg.recipe import STAGE_CONFIGS, PruneConfig
 from edgeseg.stages import STAGES
 from edgeseg.stages.base import PipelineState, StageOutcome
@@ -17,14 +18,18 @@ from tests.helpers import weights_equal
 def run_stage_test(name: str, state: PipelineState, ctx, **options) -> StageOutcome:
     """Runs stage `name` and checks the contract every stage keeps.
 
-    The input model is not changed, a new state comes back, the record is JSON, and any artifact
-    named in the record exists inside the stage folder.
+    The input model is not changed, a new state comes back whose model's layers are its own, the
+    record is JSON, and any artifact named in the record exists inside the stage folder.
     """
     before = state.model.get_weights()
     outcome = STAGES[name](state, STAGE_CONFIGS[name](**options), ctx)
     assert isinstance(outcome, StageOutcome)
     assert weights_equal(before, state.model.get_weights()), f"{name} changed its input model"
     json.dumps(outcome.record)
+    returned = outcome.state.model
+    if returned is not state.model and hasattr(returned, "layers"):
+        # Its layers belong to it alone: a sub-model from any layer's output builds (QAT, labels need it).
+        keras.Model(returned.input, [layer.output for layer in returned.layers[1:]])
     if "artifact" in outcome.record:
         assert (ctx.run_dir / outcome.record["artifact"]).is_file()
         assert (ctx.run_dir / outcome.record["artifact"]).parent == ctx.stage_dir
@@ -81,6 +86,18 @@ def test_quantize_gives_full_int8_taking_raw_pixels(tiny_model, tiny_context):
     assert segmenter.input["dtype"] == np.uint8 and segmenter.output["dtype"] == np.int8
     assert segmenter.float_ops() == []
     assert outcome.state.model is tiny_model  # the float model stays current for verify
+
+
+def test_quantize_uint8_output_holds_the_int8_outputs_values_shifted_by_128(tiny_model, tiny_context):
+    signed = TFLiteSegmenter(run_stage_test("quantize", PipelineState(tiny_model), tiny_context,
+                                            calibration_images=8).state.tflite)
+    unsigned = TFLiteSegmenter(run_stage_test("quantize", PipelineState(tiny_model), tiny_context,
+                                              calibration_images=8, output_type="uint8").state.tflite)
+    assert unsigned.output["dtype"] == np.uint8 and unsigned.input_quantization == (1.0, 0)
+    assert unsigned.output["quantization"][0] == signed.output["quantization"][0]
+    assert unsigned.output["quantization"][1] == signed.output["quantization"][1] + 128
+    images = tiny_context.val.images[:2]
+    assert np.array_equal(unsigned.predict_logits(images), signed.predict_logits(images))
 
 
 def test_verify_scores_both_models_and_reports_failed_gates(tiny_model, tiny_context):

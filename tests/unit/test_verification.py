@@ -13,6 +13,8 @@ from edgeseg.stages.verify import gate_failures
 class FixedLogits:
     """A segmenter whose logits are given: one-hot of a fixed class map, at model resolution."""
 
+    outputs_labels = False
+
     def __init__(self, class_maps: np.ndarray, num_classes: int):
         self.logits = np.eye(num_classes, dtype=np.float32)[class_maps]
 

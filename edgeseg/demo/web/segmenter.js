@@ -43,6 +43,8 @@ class Segmenter {
     this.input = tensorInfo(wasm, this.model.getInputTensorType(0, 0), 'input');
     this.output = tensorInfo(wasm, this.model.getOutputTensorType(0, 0), 'output');
     checkAgainstDescription(this.input, this.output, description);
+    // A labels output (edgeseg.json output.kind "labels") is [1, height, width] class ids already.
+    this.outputIsLabels = description.output.kind === 'labels';
     this.numClasses = this.output.shape[3];
   }
 
@@ -74,7 +76,7 @@ class Segmenter {
       const pointer = logits.lock(wasm.LiteRtTensorBufferLockMode.READ);
       try {
         const values = new this.output.TypedArray(wasm.HEAPU8.buffer, wasm.HEAPU8.byteOffset + pointer, this.output.count);
-        return argmaxLastAxis(values, this.numClasses);
+        return this.outputIsLabels ? Uint8Array.from(values) : argmaxLastAxis(values, this.numClasses);
       } finally {
         logits.unlock();
       }
@@ -136,6 +138,9 @@ function checkAgainstDescription(input, output, description) {
   const expectedInput = [1, description.input.height, description.input.width, 3];
   if (String(input.shape) !== String(expectedInput) || input.dtype !== description.input.dtype) {
     throw new Error(`model input is ${input.dtype} [${input.shape}]; edgeseg.json says ${description.input.dtype} [${expectedInput}]`);
+  }
+  if (description.output.kind === 'labels' && output.dtype !== 'uint8') {
+    throw new Error(`model output is ${output.dtype} class ids; edgeseg.json output.kind "labels" means uint8`);
   }
   if (String(output.shape) !== String(description.output.shape) || output.dtype !== description.output.dtype) {
     throw new Error(`model output is ${output.dtype} [${output.shape}]; edgeseg.json says ${description.output.dtype} [${description.output.shape}]`);

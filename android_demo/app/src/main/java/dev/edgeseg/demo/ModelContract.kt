@@ -17,8 +17,11 @@ const val SUPPORTED_FORMAT = "edgeseg/1"
 const val SUPPORTED_COLOR_ORDER = "RGB"
 const val SUPPORTED_CHANNELS = 3
 
-/** Segmenter takes the argmax of the output, which gives class ids only when the output is logits. */
-const val SUPPORTED_OUTPUT_KIND = "logits"
+/** Segmenter takes the argmax of a logits output [1, h, w, classes]. */
+const val LOGITS_OUTPUT_KIND = "logits"
+
+/** A labels output [1, h, w] (uint8) holds each pixel's class id already (export: {output: labels}). */
+const val LABELS_OUTPUT_KIND = "labels"
 
 /**
  * A tensor element type as edgeseg.json names it (numpy's dtype names): its size in bytes and, for
@@ -56,9 +59,13 @@ data class ModelContract(
     val outputWidth: Int,
     val outputType: TensorType,
     val outputQuantization: Quantization,
+    val outputIsLabels: Boolean,
     val classes: List<SegmentationClass>,
 ) {
     val numClasses: Int get() = classes.size
+
+    /** Output elements per pixel: one class id, or one logit per class. */
+    val outputValuesPerPixel: Int get() = if (outputIsLabels) 1 else numClasses
 
     companion object {
         /** Reads and checks edgeseg.json from the app's assets. */
@@ -107,12 +114,19 @@ data class ModelContract(
 
             val output = json.getJSONObject("output")
             val kind = output.getString("kind")
-            ensure(kind == SUPPORTED_OUTPUT_KIND) { "output.kind must be $SUPPORTED_OUTPUT_KIND. Received: $kind" }
+            ensure(kind == LOGITS_OUTPUT_KIND || kind == LABELS_OUTPUT_KIND) {
+                "output.kind must be $LOGITS_OUTPUT_KIND or $LABELS_OUTPUT_KIND. Received: $kind"
+            }
+            val outputIsLabels = kind == LABELS_OUTPUT_KIND
             val shape = output.getJSONArray("shape")
-            ensure(shape.length() == 4 && shape.getInt(0) == 1) {
-                "output.shape must be [1, height, width, classes]. Received: $shape"
+            ensure(shape.length() == (if (outputIsLabels) 3 else 4) && shape.getInt(0) == 1) {
+                "output.shape must be " + (if (outputIsLabels) "[1, height, width]" else "[1, height, width, classes]") +
+                    " for $kind. Received: $shape"
             }
             val outputType = tensorType(output.getString("dtype"), "output.dtype")
+            ensure(!outputIsLabels || outputType == TensorType.UINT8) {
+                "output.dtype must be uint8 for labels. Received: ${outputType.jsonName}"
+            }
             val outputQuantizationJson = output.getJSONObject("quantization")
             val outputQuantization = Quantization(
                 outputQuantizationJson.getDouble("scale"),
@@ -133,7 +147,7 @@ data class ModelContract(
                 val rgb = Color.rgb(color.getInt(0), color.getInt(1), color.getInt(2))
                 SegmentationClass(id, entry.getString("name"), rgb)
             }
-            ensure(shape.getInt(3) == classes.size) {
+            ensure(outputIsLabels || shape.getInt(3) == classes.size) {
                 "output.shape has ${shape.getInt(3)} classes but classes lists ${classes.size}. Received: $shape"
             }
 
@@ -146,6 +160,7 @@ data class ModelContract(
                 outputWidth = shape.getInt(2),
                 outputType = outputType,
                 outputQuantization = outputQuantization,
+                outputIsLabels = outputIsLabels,
                 classes = classes,
             )
         }

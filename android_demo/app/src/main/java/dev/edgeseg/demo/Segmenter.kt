@@ -21,7 +21,7 @@ class Segmentation(val classIds: IntArray, val width: Int, val height: Int, val 
 /**
  * Runs model.tflite on camera frames the way edgeseg.json says: the upright frame stretched to the
  * input size with bilinear filtering, its RGB values written as the input dtype asks, and the argmax
- * over the last axis of the raw output.
+ * over the last axis of the raw output (or, for a labels output, the class ids it holds).
  *
  * Create, use and close it on one thread: the GPU delegate must run on the thread that created it.
  */
@@ -33,7 +33,7 @@ class Segmenter(assets: AssetManager, private val contract: ModelContract, val u
         contract.inputType,
     )
     private val output = directBuffer(
-        contract.outputHeight * contract.outputWidth * contract.numClasses,
+        contract.outputHeight * contract.outputWidth * contract.outputValuesPerPixel,
         contract.outputType,
     )
     private val pixels = IntArray(contract.inputHeight * contract.inputWidth)
@@ -73,7 +73,8 @@ class Segmenter(assets: AssetManager, private val contract: ModelContract, val u
         val start = SystemClock.elapsedRealtimeNanos()
         interpreter.run(input, output)
         val inferenceMillis = (SystemClock.elapsedRealtimeNanos() - start) / 1e6
-        return Segmentation(argmaxClassIds(), contract.outputWidth, contract.outputHeight, inferenceMillis)
+        val classIds = if (contract.outputIsLabels) storedClassIds() else argmaxClassIds()
+        return Segmentation(classIds, contract.outputWidth, contract.outputHeight, inferenceMillis)
     }
 
     override fun close() {
@@ -99,6 +100,9 @@ class Segmenter(assets: AssetManager, private val contract: ModelContract, val u
             TensorType.FLOAT32 -> input.putFloat(level.toFloat())
         }
     }
+
+    private fun storedClassIds(): IntArray =
+        IntArray(contract.outputHeight * contract.outputWidth) { pixel -> output.get(pixel).toInt() and 0xFF }
 
     private fun argmaxClassIds(): IntArray {
         val classes = contract.numClasses
@@ -135,7 +139,11 @@ class Segmenter(assets: AssetManager, private val contract: ModelContract, val u
     private fun checkTensorsMatchContract() {
         val expectedInput = intArrayOf(1, contract.inputHeight, contract.inputWidth, SUPPORTED_CHANNELS)
         checkTensor("input", interpreter.getInputTensor(0), expectedInput, contract.inputType)
-        val expectedOutput = intArrayOf(1, contract.outputHeight, contract.outputWidth, contract.numClasses)
+        val expectedOutput = if (contract.outputIsLabels) {
+            intArrayOf(1, contract.outputHeight, contract.outputWidth)
+        } else {
+            intArrayOf(1, contract.outputHeight, contract.outputWidth, contract.numClasses)
+        }
         checkTensor("output", interpreter.getOutputTensor(0), expectedOutput, contract.outputType)
     }
 
