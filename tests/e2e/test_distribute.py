@@ -14,7 +14,7 @@ TWO_CPUS = {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}
 
 
 def trained(tmp_path, name: str, **overrides) -> tuple[dict, dict, str]:
-    stages = [{"train": {"epochs": 2, "lr": 0.003}}, {"distill": {"epochs": 1, "lr": 0.003}}]
+    stages = [{"train": {"epochs": 1, "lr": 0.003}}, {"distill": {"epochs": 1, "lr": 0.003}}]
     recipe = write_yaml(tmp_path / f"{name}.yaml", tiny_recipe_dict(name=name, stages=stages, **overrides))
     completed = run_cli("export", str(recipe), cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -77,6 +77,7 @@ def description_class_names(description: dict) -> list[str]:
     return [entry["name"] for entry in description["classes"]]
 
 
+@pytest.mark.slow  # the tool behind docs/MODELS.md; three conversions and timed runs (44 s in CI)
 def test_the_head_output_measurement_converts_each_form_with_its_tail(tiny_model, tiny_context):
     from edgeseg.zoo_measurements import head_outputs_markdown, measure_head_outputs
 
