@@ -63,12 +63,10 @@ def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Ca
 def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) -> list[tuple[str, Callable[[], dict]]]:
     """The steps of `mode: auto` for `model`, in order, starting from the recipe's calibration `images`."""
     from edgeseg.quantization_debug import debug_quantization
-    from edgeseg.stages.quantize import calibration_images, convert, convert_int8, ships_labels
-
-    labels = ships_labels(ctx.recipe)
+    from edgeseg.stages.quantize import calibration_images, convert, convert_int8, shipped_form
 
     def int8(quantizable, calibration, **options):
-        return convert_int8(quantizable, calibration, output_type=cfg.output_type, labels=labels, **options)
+        return convert_int8(shipped_form(quantizable, ctx.recipe), calibration, output_type=cfg.output_type, **options)
 
     mirrored = np.concatenate([ctx.train.images, ctx.train.images[:, :, ::-1]])
 
@@ -92,7 +90,7 @@ def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) 
                 "float_layers": [row["layer"] for row in chosen]}
 
     def int16x8():
-        return {"tflite": convert(model, "int16x8", images, labels=labels), "mode": "int16x8"}
+        return {"tflite": convert(shipped_form(model, ctx.recipe), "int16x8", images), "mode": "int16x8"}
 
     def qat():
         qat_model, details = train_qat(model)

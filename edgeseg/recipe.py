@@ -64,6 +64,14 @@ def _resolve_path(path: Path, info: ValidationInfo) -> Path:
     return (Path((info.context or {}).get("base_dir", ".")) / expanded).resolve()
 
 
+def _resolve_folder(folder: Path, info: ValidationInfo, what: str = "folder") -> Path:
+    """`_resolve_path` for a key that names a folder, which must exist."""
+    resolved = _resolve_path(folder, info)
+    if not resolved.is_dir():
+        raise ValueError(f"{what} not found: {resolved}. Received: {info.field_name}={str(folder)!r}")
+    return resolved
+
+
 # ----------------------------------------------------------------------------- data
 
 
@@ -94,12 +102,7 @@ class _DataCommon(_Section):
     @field_validator("unlabeled")
     @classmethod
     def _resolve_unlabeled(cls, folder: Path | None, info: ValidationInfo) -> Path | None:
-        if folder is None:
-            return None
-        resolved = _resolve_path(folder, info)
-        if not resolved.is_dir():
-            raise ValueError(f"folder not found: {resolved}. Received: unlabeled={str(folder)!r}")
-        return resolved
+        return None if folder is None else _resolve_folder(folder, info)
 
     @field_validator("input_size")
     @classmethod
@@ -153,10 +156,7 @@ class FolderData(_DataCommon):
     @field_validator("root")
     @classmethod
     def _resolve_root(cls, root: Path, info: ValidationInfo) -> Path:
-        resolved = _resolve_path(root, info)
-        if not resolved.is_dir():
-            raise ValueError(f"dataset folder not found: {resolved}. Received: root={str(root)!r}")
-        return resolved
+        return _resolve_folder(root, info, "dataset folder")
 
     @model_validator(mode="after")
     def _classes_and_ignore_index(self) -> FolderData:

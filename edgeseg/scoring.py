@@ -57,7 +57,7 @@ def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str
         images = split.images[start : start + CHUNK]
         outputs = segmenter.predict_labels(images) if segmenter.outputs_labels else segmenter.predict_logits(images)
         labels = split.labels[start : start + CHUNK]
-        predicted = outputs if outputs.ndim == 3 else outputs.argmax(axis=-1)
+        predicted = outputs if segmenter.outputs_labels else outputs.argmax(axis=-1)
         at_model += confusion_matrix(labels, predicted, num_classes, split.ignore_index)
         for offset, output in enumerate(outputs):
             truth, guess = labels[offset], predicted[offset]

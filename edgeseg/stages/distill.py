@@ -40,7 +40,7 @@ class Distiller(keras.Model):
             teacher_layer, student_layer = feature_layers
             self.teacher_features = keras.Model(teacher.input, [teacher.output, teacher.get_layer(teacher_layer).output])
             self.student_features = keras.Model(student.input, [student.output, student.get_layer(student_layer).output])
-            self.adapter = keras.layers.Conv2D(teacher.get_layer(teacher_layer).output.shape[-1], 1, name="feature_adapter")
+            self.adapter = keras.layers.Conv2D(self.teacher_features.outputs[1].shape[-1], 1, name="feature_adapter")
 
     def call(self, images, training=False):
         return self.student(images, training=training)

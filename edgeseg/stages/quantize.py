@@ -57,18 +57,17 @@ def ptq_converter(model, images: np.ndarray | None = None):
 OUTPUT_TYPES = {"int8": tf.int8, "uint8": tf.uint8}
 
 
-def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), output_type: str = "int8",
-                 labels: bool = False) -> bytes:
+def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), output_type: str = "int8") -> bytes:
     """Converts a Keras model (float, or quantization-aware) to a full-int8 `.tflite`: uint8 input,
-    int8 (or `output_type` uint8) logits, int8 kernels; with `labels`, uint8 class ids instead of
-    logits (`edgeseg.models.labels`). The ops producing `float_tensors` (names from the
-    quantization debugger) stay in float, between a dequantize and a quantize.
+    int8 (or `output_type` uint8) logits, int8 kernels (a `labels_model` keeps its uint8 class ids).
+    The ops producing `float_tensors` (names from the quantization debugger) stay in float, between
+    a dequantize and a quantize.
 
     Example:
         >>> TFLiteSegmenter(convert_int8(model, images, output_type="uint8")).output["dtype"]
         <class 'numpy.uint8'>
     """
-    converter = ptq_converter(labels_model(model) if labels else model, images)
+    converter = ptq_converter(model, images)
     converter.inference_input_type = tf.uint8
     converter.inference_output_type = OUTPUT_TYPES[output_type]
     # mlir_quantize prints its settings on stdout.
@@ -89,7 +88,7 @@ def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), outpu
         return modify_model_io_type(quantized, tf.uint8, OUTPUT_TYPES[output_type])
 
 
-def convert(model, mode: str, images: np.ndarray, output_type: str = "int8", labels: bool = False) -> bytes:
+def convert(model, mode: str, images: np.ndarray, output_type: str = "int8") -> bytes:
     """The `.tflite` of a float Keras model in one of the recipe's quantization modes.
 
     Example:
@@ -97,8 +96,8 @@ def convert(model, mode: str, images: np.ndarray, output_type: str = "int8", lab
         <class 'numpy.float32'>
     """
     if mode == "int8":
-        return convert_int8(model, images, output_type=output_type, labels=labels)
-    converter = ptq_converter(labels_model(model) if labels else model, images if mode == "int16x8" else None)
+        return convert_int8(model, images, output_type=output_type)
+    converter = ptq_converter(model, images if mode == "int16x8" else None)
     if mode == "int16x8":
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     elif mode == "float16":
@@ -178,24 +177,26 @@ def _compression(kernel: np.ndarray) -> tuple[float, int, bool, bool]:
     return zeros, unique, zeros > 0.01, unique < kernel.size / kernel.shape[-1] / 2
 
 
-def ships_labels(recipe) -> bool:
-    """Whether the recipe exports class ids (`export: {output: labels}`) rather than logits."""
+def shipped_form(model, recipe):
+    """`model` as the recipe exports it: ending in the in-graph argmax (`labels_model`) for
+    `export: {output: labels}`, as it is for logits. What is converted and what the float
+    reference of a drop is."""
     export = dict(recipe.stage_items()).get("export")
-    return export is not None and export.output == "labels"
+    return labels_model(model) if export is not None and export.output == "labels" else model
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Quantizes `state.model`; the float model stays current for `verify` to compare against."""
     images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
-    labels = ships_labels(ctx.recipe)
     if cfg.mode == "auto":
         details = _repaired(state.model, cfg, ctx, images)
     elif cfg.qat is not None:
         qat_model, details = quantization_aware_model(state.model, cfg.qat, ctx, images)
-        details = {"tflite": convert_int8(qat_model, images, output_type=cfg.output_type, labels=labels), "mode": "int8",
-                   **details}
+        details = {"tflite": convert_int8(shipped_form(qat_model, ctx.recipe), images, output_type=cfg.output_type),
+                   "mode": "int8", **details}
     else:
-        details = {"tflite": convert(state.model, cfg.mode, images, cfg.output_type, labels), "mode": cfg.mode}
+        details = {"tflite": convert(shipped_form(state.model, ctx.recipe), cfg.mode, images, cfg.output_type),
+                   "mode": cfg.mode}
     tflite, mode = details.pop("tflite"), details["mode"]
     path = write_bytes_atomic(ctx.stage_dir / "model.tflite", tflite)
     try:
@@ -241,8 +242,7 @@ def _repaired(model, cfg, ctx, images: np.ndarray) -> dict:
     def miou_of(tflite: bytes) -> float:
         return score_split(TFLiteSegmenter(tflite, threads=threads), ctx.val, ctx.num_classes, desc="auto: scoring")["miou"]
 
-    shipped_float = labels_model(model) if ships_labels(ctx.recipe) else model
-    float_miou = score_split(KerasSegmenter(shipped_float), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
+    float_miou = score_split(KerasSegmenter(shipped_form(model, ctx.recipe)), ctx.val, ctx.num_classes, desc="auto: scoring float")["miou"]
     steps = repair_steps(model, cfg, ctx, images,
                          train_qat=lambda float_model: quantization_aware_model(float_model, cfg.qat or QatConfig(), ctx, images),
                          float_miou_of=miou_of)

@@ -12,8 +12,7 @@ from edgeseg.plots import plot_class_iou, plot_confusion, plot_gallery
 from edgeseg.scoring import KerasSegmenter, score_split
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.quantization_debug import debug_quantization
-from edgeseg.models.labels import labels_model
-from edgeseg.stages.quantize import calibration_images, convert_float, ships_labels
+from edgeseg.stages.quantize import calibration_images, convert_float, shipped_form
 from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_threads
 
 
@@ -67,7 +66,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     For a labels export the float models end in the same in-graph argmax, so the drop is the
     quantization's alone."""
     mode = state.tflite_mode
-    shipped_float = labels_model(state.model) if ships_labels(ctx.recipe) else state.model
+    shipped_float = shipped_form(state.model, ctx.recipe)
     float_model = KerasSegmenter(shipped_float)
     quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
     float_tflite = TFLiteSegmenter(convert_float(shipped_float), threads=cfg.threads)

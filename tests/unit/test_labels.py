@@ -31,7 +31,7 @@ def test_labels_before_the_upsample_are_the_low_resolution_argmax_repeated(tiny_
 
 def test_a_labels_file_is_full_int8_with_uint8_ids_that_follow_the_logits_file(tiny_model, tiny_context):
     calibration = calibration_images(tiny_context.train.images, 16, seed=0)
-    ids = TFLiteSegmenter(convert_int8(tiny_model, calibration, labels=True))
+    ids = TFLiteSegmenter(convert_int8(labels_model(tiny_model), calibration))
     logits = TFLiteSegmenter(convert_int8(tiny_model, calibration))
     assert ids.outputs_labels and not logits.outputs_labels
     assert ids.output["dtype"] == np.uint8 and list(ids.output["shape"]) == [1, 32, 32]
