@@ -296,12 +296,17 @@ class TrainConfig(FitConfig, _StopsEarly):
         None, gt=0, le=1, description="online hard example mining: learn from this hardest fraction of labeled pixels per batch")
 
 
-class DistillConfig(FitConfig, _StopsEarly):
+class LogitDistillation(_Section):
+    """The loss on the teacher's logits, mixed with cross-entropy on the labels."""
+
     temperature: float = Field(2.0, gt=0)
     kd_weight: float = Field(0.5, ge=0, le=1, description="weight of the KD term; 1 - kd_weight goes to CE")
     kd_loss: Literal["kl", "cwd"] = Field(
         "kl", description="kl: per-pixel KL over classes; cwd: channel-wise distillation, KL over each class map's "
                           "spatial softmax (Shu et al. 2021)")
+
+
+class DistillConfig(FitConfig, _StopsEarly, LogitDistillation):
     feature_weight: float = Field(
         0.0, ge=0, description="weight of feature distillation, added to the loss: mean squared error between the "
                                "teacher's features and the student's through a trained 1x1 adapter; 0: off")
@@ -313,7 +318,7 @@ class DistillConfig(FitConfig, _StopsEarly):
 
 class LayerSelection(_Section):
     """Which layers `prune` and `cluster` touch. Patterns are regular expressions searched in each
-    layer's name and its class name (`Conv2D`, `DepthwiseConv2D`, `Dense`)."""
+    layer's name and its class name (`Conv2D`, `Dense`; TF-MOT compresses no other kernel)."""
 
     layers: list[str] | None = Field(
         None, description="compress only layers matching one of these; default: pointwise and full convolutions "
@@ -331,7 +336,13 @@ class LayerSelection(_Section):
         return patterns
 
 
-class PruneConfig(FitConfig, LayerSelection):
+class _TeacherGuided(_Section):
+    distill: LogitDistillation | None = Field(
+        None, description="fine-tune on the teacher's logits as well as the labels (the teacher the 'distill' stage "
+                          "learned from), so compression keeps what distillation gained; `distill: {}` for the defaults")
+
+
+class PruneConfig(FitConfig, LayerSelection, _TeacherGuided):
     epochs: int = Field(2, ge=1)
     lr: float = Field(5e-4, gt=0)
     target_sparsity: float = Field(0.5, gt=0, lt=1)
@@ -355,7 +366,7 @@ class PruneConfig(FitConfig, LayerSelection):
         return self
 
 
-class ClusterConfig(FitConfig, LayerSelection):
+class ClusterConfig(FitConfig, LayerSelection, _TeacherGuided):
     epochs: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0)
     clusters: int = Field(16, ge=2, le=256)
@@ -535,6 +546,10 @@ class Recipe(_Section):
                 and getattr(stage_configs.get("verify"), "max_miou_drop", None) is None:
             raise ValueError(f"stages[{names.index('quantize')}].quantize: mode auto needs a budget: set "
                              "quantize.max_miou_drop or verify.max_miou_drop")
+        for index, (name, cfg) in enumerate(self.stage_items()):
+            if getattr(cfg, "distill", None) is not None and "distill" not in names[:index]:
+                raise ValueError(f"stages[{index}].{name}.distill: the fine-tune learns from the teacher a 'distill' "
+                                 f"stage distilled from, so one must come before '{name}'. Received: stages={names}")
         if self.data.unlabeled is not None and "distill" not in names:
             raise ValueError("data.unlabeled: unlabeled images are learned from a teacher, so they need a 'distill' stage. "
                              f"Received: unlabeled={str(self.data.unlabeled)!r}")

@@ -63,7 +63,8 @@ def _markdown(report: dict, recipe) -> str:
     lines += _quantize_section(quantize)
     verify = next((r for r in report["stages"] if r["stage"] == "verify"), None)
     if verify:
-        lines += _verification_section(verify, list(recipe.data.classes), quantize.get("float_layers", []))
+        lines += _verification_section(verify, list(recipe.data.classes), quantize.get("float_layers", []),
+                                       quantize.get("kernels", {}).get("gzip_breakdown"))
     return "\n".join(lines) + "\n"
 
 
@@ -92,7 +93,8 @@ def _quantize_section(quantize: dict) -> list[str]:
     return lines
 
 
-def _verification_section(verify: dict, class_names: list[str], float_layers: list[str]) -> list[str]:
+def _verification_section(verify: dict, class_names: list[str], float_layers: list[str],
+                          gzip_breakdown: dict | None) -> list[str]:
     mode = verify["mode"]
     resolution = "each label's own resolution" if verify["quantized"]["resolution"] == "label" else "model input resolution"
     lines = [
@@ -119,6 +121,12 @@ def _verification_section(verify: dict, class_names: list[str], float_layers: li
         f"- {mode} file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
         + (f"; the interpreter adds {verify['memory_kib']} KiB of resident memory" if verify.get("memory_kib") is not None else ""),
     ]
+    if gzip_breakdown is not None:
+        lines.append(
+            f"- its gzip, by part: pruned and clustered kernels {_kib(gzip_breakdown['compressed_kernels'])}, other "
+            f"kernels {_kib(gzip_breakdown['other_kernels'])}, biases, quantization scales and graph "
+            f"{_kib(gzip_breakdown['biases_scales_and_graph'])}; floor {_kib(gzip_breakdown['floor'])} (the same file "
+            "with the pruned and clustered kernels all zeros: no more pruning or clustering of them goes below it)")
     for threads, latency in verify["latency"].items():
         lines.append(f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
                      f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")

@@ -140,12 +140,44 @@ class TFLiteSegmenter:
             >>> TFLiteSegmenter(Path("model.tflite")).kernel_stats()["block1_project_conv"]["sparsity"]
             0.5
         """
+        return {
+            name: {
+                "dtype": np.dtype(kernel.dtype).name,
+                "sparsity": float(np.mean(kernel == 0)),
+                "max_unique_per_channel": max_values_per_channel(kernel, OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP[op]),
+            }
+            for name, op, kernel in self._stored_kernels(layer_names)
+        }
+
+    def with_kernels_zeroed(self, layer_names) -> bytes:
+        """The file's bytes with the stored kernels of `layer_names` set to zeros, everything else
+        (biases, quantization parameters, graph) as written. Its gzip size is the floor that no
+        more pruning or clustering of those layers can go below.
+
+        Example:
+            >>> content_sizes(segmenter.with_kernels_zeroed(["block1_project_conv"]))["gzip_bytes"]
+            231022
+        """
+        wanted = set(layer_names)
+        content = bytearray(self.content)
+        for name, _, kernel in self._stored_kernels(wanted):
+            if name not in wanted:
+                continue
+            # A constant tensor's bytes are stored as they are read, in one piece of the file.
+            stored = kernel.tobytes()
+            start = content.find(stored)
+            if start < 0:
+                raise ModelError(f"{self.source}: the kernel of {name} is not stored as one piece of the file")
+            content[start:start + len(stored)] = bytes(len(stored))
+        return bytes(content)
+
+    def _stored_kernels(self, layer_names=None):
+        """(layer name, op name, stored weights) of each convolution and fully connected op; see `kernel_stats`."""
         interpreter = self._interpreter_without_delegates()
         details = {t["index"]: t for t in interpreter.get_tensor_details()}
         ops = interpreter._get_ops_details()
         # float16 weights reach their op through a DEQUANTIZE; the stored tensor is its input.
         stored_as = {op["outputs"][0]: op["inputs"][0] for op in ops if op["op_name"] == "DEQUANTIZE"}
-        stats = {}
         for op in ops:
             if op["op_name"] not in OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP or len(op["inputs"]) < 2:
                 continue
@@ -158,12 +190,7 @@ class TFLiteSegmenter:
                 kernel = interpreter.get_tensor(weights["index"])
             except ValueError:  # a computed, not constant, weight tensor
                 continue
-            stats[(known or candidates or [weights["name"]])[0]] = {
-                "dtype": np.dtype(kernel.dtype).name,
-                "sparsity": float(np.mean(kernel == 0)),
-                "max_unique_per_channel": max_values_per_channel(kernel, OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP[op["op_name"]]),
-            }
-        return stats
+            yield (known or candidates or [weights["name"]])[0], op["op_name"], kernel
 
     def _interpreter_without_delegates(self) -> Interpreter:
         """The file as written: ops and tensors before any delegate rewrites them."""

@@ -6,6 +6,7 @@ from edgeseg._keras import keras, tfmot
 from edgeseg.errors import StageError
 from edgeseg.models.copying import copy_model
 from edgeseg.stages.base import PipelineState, StageOutcome, save_stage_model
+from edgeseg.stages.distill import fine_tune_loss, fine_tune_trainer
 from edgeseg.stages.compressible import kernels_of, select_layers, sparsity, unique_values
 from edgeseg.training import fit_segmentation
 
@@ -49,7 +50,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         )
 
     wrapped = copy_model(state.model, wrap)
-    fit = fit_segmentation(wrapped, wrapped, cfg, ctx, keep_best=False)
+    fit = fit_segmentation(fine_tune_trainer(wrapped, state, cfg.distill, ctx), wrapped, cfg, ctx, keep_best=False)
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
     # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
     model = copy_model(tfmot.clustering.keras.strip_clustering(wrapped))
@@ -57,7 +58,8 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     uniques = unique_values(kernels, per_channel=cfg.per_channel)
     record = {
         **fit, **save_stage_model(model, ctx), "clusters": cfg.clusters, "init": cfg.init, "per_channel": cfg.per_channel,
-        "layers": len(names), "per_channel_layers": len(per_channel), "max_unique_values": max(uniques.values(), default=0), "sparsity": sparsity(kernels),
+        "layers": len(names), "per_channel_layers": len(per_channel), "max_unique_values": max(uniques.values(), default=0),
+        "sparsity": sparsity(kernels), "fine_tune_loss": fine_tune_loss(cfg.distill),
     }
     over = {name: count for name, count in uniques.items() if count > cfg.clusters}
     if over:

@@ -1,8 +1,9 @@
 """Which kernels pruning and clustering touch, and how sparse and how clustered they are.
 
 Defaults skip what hurts accuracy most for what little it saves: the first convolution (few
-weights, sees raw pixels), depthwise kernels (9 weights per channel) and the logit layers.
-A recipe's `layers` / `skip_layers` patterns replace or trim that default.
+weights, sees raw pixels) and the logit layers. Depthwise kernels are never compressed: TF-MOT's
+pruning and clustering registries list no weight of `DepthwiseConv2D`, so its wrapper would train
+and change nothing. A recipe's `layers` / `skip_layers` patterns replace or trim that default.
 """
 
 import logging
@@ -15,8 +16,9 @@ from edgeseg.kernels import layer_kernel, max_values_per_channel
 
 log = logging.getLogger("edgeseg")
 
-# Layers whose kernel TF-MOT's pruning and clustering registries know how to wrap.
-WRAPPABLE_TYPES = ("Conv2D", "DepthwiseConv2D", "Dense")
+# Layers whose kernel TF-MOT's pruning and clustering registries prune and cluster (0.8: not
+# DepthwiseConv2D, whose registry entry lists no weights).
+WRAPPABLE_TYPES = ("Conv2D", "Dense")
 
 
 def is_default_compressible(layer, first_conv_name: str, num_classes: int) -> bool:
@@ -42,7 +44,8 @@ def select_layers(model, num_classes: int, selection, m_by_n=None, stage: str = 
         else:
             wanted = _matches(selection.layers, layer.name, kind)
             if wanted and kind not in WRAPPABLE_TYPES:
-                log.info("  %s: skipping %s (%s): TF-MOT wraps only %s", stage, layer.name, kind, ", ".join(WRAPPABLE_TYPES))
+                log.info("  %s: skipping %s (%s): TF-MOT compresses the kernels of %s only", stage, layer.name, kind,
+                         ", ".join(WRAPPABLE_TYPES))
                 continue
         if not wanted or _matches(selection.skip_layers, layer.name, kind):
             continue
@@ -60,8 +63,6 @@ def _matches(patterns, name: str, kind: str) -> bool:
 
 def _m_by_n_obstacle(layer, m_by_n) -> str | None:
     n = m_by_n[1]
-    if type(layer).__name__ == "DepthwiseConv2D":
-        return "m_by_n sparsity applies to Conv2D and Dense kernels, not depthwise ones"
     inputs = layer_kernel(layer).shape[-2]
     if inputs % n:
         return f"its {inputs} input channels are not a multiple of n={n}"

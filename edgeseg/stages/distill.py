@@ -124,8 +124,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     if teacher.output_shape[-1] != student.output_shape[-1]:
         raise StageError(f"distill: the teacher predicts {teacher.output_shape[-1]} classes and the student "
                          f"{student.output_shape[-1]}; they must agree. Received: teacher output {teacher.output_shape}")
-    # Under a tf.distribute strategy every variable the distiller holds must be the strategy's.
-    frozen = copy_model(teacher) if tf.distribute.has_strategy() and isinstance(teacher, keras.Model) else teacher
+    frozen = _frozen(teacher)
     feature_layers = _feature_layers(frozen, student, cfg)
     distiller = Distiller(student, frozen, cfg, ctx.ignore_index, feature_layers)
     train, extras = _with_unlabeled(ctx)
@@ -138,6 +137,30 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
               "unlabeled_images": 0 if ctx.unlabeled is None else len(ctx.unlabeled),
               **({"feature_layers": list(feature_layers)} if feature_layers else {})}
     return StageOutcome(PipelineState(model=student, teacher=teacher), record)
+
+
+def fine_tune_trainer(model, state: PipelineState, guidance, ctx):
+    """What a compression stage fits: `model` itself on the labels, or, given the stage's `distill:`
+    section, a `Distiller` of `model` against the teacher the `distill` stage learned from.
+
+    Example:
+        >>> fine_tune_trainer(wrapped, state, LogitDistillation(kd_loss="cwd"), ctx).teacher is state.teacher
+        True
+    """
+    if guidance is None:
+        return model
+    return Distiller(model, _frozen(state.teacher), guidance, ctx.ignore_index)
+
+
+def fine_tune_loss(guidance) -> str:
+    """The record's name for what a compression stage's fine-tune learned from."""
+    return "cross-entropy" if guidance is None else f"cross-entropy + {guidance.kd_loss} on the teacher's logits"
+
+
+def _frozen(teacher):
+    """The teacher as the distiller holds it: under a tf.distribute strategy every variable the
+    distiller holds must be the strategy's."""
+    return copy_model(teacher) if tf.distribute.has_strategy() and isinstance(teacher, keras.Model) else teacher
 
 
 def _feature_layers(teacher, student, cfg) -> tuple[str, str] | None:

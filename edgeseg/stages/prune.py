@@ -9,6 +9,7 @@ from edgeseg.data.pipeline import steps_per_epoch
 from edgeseg.errors import StageError
 from edgeseg.models.copying import copy_model
 from edgeseg.stages.base import PipelineState, StageOutcome, save_stage_model
+from edgeseg.stages.distill import fine_tune_loss, fine_tune_trainer
 from edgeseg.stages.compressible import kernels_of, layer_sparsity, m_by_n_violations, select_layers, sparsity
 from edgeseg.training import fit_segmentation
 
@@ -42,7 +43,8 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
-        wrapped, wrapped, cfg, ctx, keep_best=False, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        fine_tune_trainer(wrapped, state, cfg.distill, ctx), wrapped, cfg, ctx, keep_best=False,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
     # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
@@ -52,6 +54,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     record = {
         **fit, **save_stage_model(model, ctx), "sparsity": reached, "target_sparsity": cfg.target_sparsity,
         "m_by_n": cfg.m_by_n, "layers": len(names), "layer_sparsity": layer_sparsity(kernels),
+        "fine_tune_loss": fine_tune_loss(cfg.distill),
     }
     if reached < cfg.target_sparsity - SPARSITY_TOLERANCE:
         raise StageError(

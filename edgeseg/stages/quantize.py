@@ -23,6 +23,7 @@ from edgeseg.models.labels import labels_model
 from edgeseg.progress import progress
 from edgeseg.stages.base import PipelineState, StageOutcome
 from edgeseg.tflite import TFLiteSegmenter
+from edgeseg.tflite_size import gzip_breakdown
 
 log = logging.getLogger("edgeseg")
 EXACT_PIXEL_INPUT = (1.0, 0)
@@ -123,10 +124,7 @@ def compression_kept(model, int8_kernels: dict[str, dict]) -> dict:
     """
     sparse_total = sparse_zeros = 0
     max_unique, lost = 0, []
-    for layer in model.layers:
-        kernel = layer_kernel(layer)
-        if kernel is None:
-            continue
+    for layer, kernel in _layers_with_kernels(model):
         zeros, unique, pruned, clustered = _compression(kernel)
         stored = int8_kernels.get(layer.name)
         if stored is None:
@@ -165,8 +163,20 @@ def quantization_aware_model(model, cfg, ctx, calibration: np.ndarray):
 
 def compression_of(model) -> tuple[bool, bool]:
     """Whether any kernel of `model` is pruned, and whether any is clustered."""
-    found = [_compression(kernel)[2:] for kernel in map(layer_kernel, model.layers) if kernel is not None]
+    found = [_compression(kernel)[2:] for _, kernel in _layers_with_kernels(model)]
     return any(pruned for pruned, _ in found), any(clustered for _, clustered in found)
+
+
+def compressed_layers(model) -> list[str]:
+    """Names of the layers whose kernel is pruned or clustered."""
+    return [layer.name for layer, kernel in _layers_with_kernels(model) if any(_compression(kernel)[2:])]
+
+
+def _layers_with_kernels(model):
+    for layer in model.layers:
+        kernel = layer_kernel(layer)
+        if kernel is not None:
+            yield layer, kernel
 
 
 def _compression(kernel: np.ndarray) -> tuple[float, int, bool, bool]:
@@ -210,8 +220,11 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
             f"expected {EXACT_PIXEL_INPUT} so raw pixels map exactly"
         )
     ops = segmenter.op_report()
-    with_kernels = {layer.name for layer in state.model.layers if layer_kernel(layer) is not None}
+    with_kernels = {layer.name for layer, _ in _layers_with_kernels(state.model)}
     kept = compression_kept(state.model, segmenter.kernel_stats(with_kernels))
+    compressed = compressed_layers(state.model)
+    if compressed:
+        kept["gzip_breakdown"] = gzip_breakdown(segmenter, compressed)
     record = {
         **details,
         "artifact": str(path.relative_to(ctx.run_dir)),

@@ -156,6 +156,25 @@ def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
     assert kernels["lost"] == []
     assert kernels["sparsity_of_pruned_layers"] >= 0.49, "tiny recipe prunes to 0.5"
     assert kernels["max_unique_per_channel_of_clustered_layers"] <= 8, "tiny recipe clusters to 8"
+    parts = kernels["gzip_breakdown"]
+    assert parts["whole"] == quantize["gzip_bytes"]
+    assert parts["compressed_kernels"] > 0 and parts["other_kernels"] > 0 and parts["biases_scales_and_graph"] > 0
+    assert parts["floor"] == parts["other_kernels"] + parts["biases_scales_and_graph"] < parts["whole"]
+    assert f"floor {parts['floor'] / 1024:.1f} KiB (the same file" in (run_dir / "report.md").read_text()
+
+
+def test_the_size_breakdown_tool_splits_the_files_gzip_as_quantize_recorded(exported):
+    run_dir = exported[0]
+    parts = json.loads((run_dir / "05-quantize" / "record.json").read_text())["kernels"]["gzip_breakdown"]
+    tool = [sys.executable, str(REPO / "tools/size_breakdown.py"), str(run_dir / "05-quantize" / "model.tflite"),
+            str(run_dir / "04-cluster" / "model.keras")]
+    completed = subprocess.run(tool, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    row = next(line for line in completed.stdout.splitlines() if line.startswith("| edgeseg |"))
+    expected = [f"{parts[part] / 1024:.1f} ({parts[part] / parts['whole']:.1%})"
+                for part in ("compressed_kernels", "other_kernels", "biases_scales_and_graph", "floor", "whole")]
+    assert row.split(" | ")[1:6] == expected
 
 
 @pytest.mark.slow  # the modes' conversion is in the default suite (test_stages); this is the whole path

@@ -113,3 +113,33 @@ def test_unlabeled_images_without_distill_are_a_recipe_error(tmp_path):
     path = write_recipe(tmp_path, data={"format": "synthetic", "unlabeled": "frames"},
                         stages=[{"train": {"epochs": 1}}], student=REMOVE)
     assert_one_problem(load_error(path), path, "data.unlabeled", "need a 'distill' stage")
+
+
+@pytest.mark.parametrize("stage, options", [
+    ("prune", {"target_sparsity": 0.5, "sparsity_schedule": "constant"}),
+    pytest.param("cluster", {"clusters": 4}, marks=pytest.mark.slow),  # the same helper as prune's
+])
+def test_prune_and_cluster_fine_tune_against_the_teacher_when_asked(tiny_model, tiny_context, monkeypatch,
+                                                                    stage, options):
+    from edgeseg.models.copying import copy_model
+
+    teachers_seen = []
+    teacher_outputs = distill.Distiller._teacher_outputs
+
+    def spied(self, images):
+        teachers_seen.append(self.teacher)
+        return teacher_outputs(self, images)
+
+    monkeypatch.setattr(distill.Distiller, "_teacher_outputs", spied)
+    student = copy_model(tiny_model)
+    # The stage's own check (target sparsity reached; at most `clusters` values) holds through the distiller.
+    outcome = run_stage_test(stage, PipelineState(student, teacher=tiny_model), tiny_context, epochs=1,
+                             distill={"kd_loss": "cwd", "temperature": 4.0}, **options)
+    assert teachers_seen and all(seen is tiny_model for seen in teachers_seen)
+    assert outcome.record["fine_tune_loss"] == "cross-entropy + cwd on the teacher's logits"
+    assert outcome.state.teacher is tiny_model
+
+
+def test_a_teacher_guided_prune_without_a_distill_stage_before_it_is_a_recipe_error(tmp_path):
+    path = write_recipe(tmp_path, stages=[{"train": {"epochs": 1}}, {"prune": {"distill": {}}}], student=REMOVE)
+    assert_one_problem(load_error(path), path, "stages[1].prune.distill", "a 'distill' stage")

@@ -1,6 +1,7 @@
 """Every stage meets one contract (`run_stage_test`), then each stage's own promise is checked."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -68,6 +69,7 @@ def test_prune_reaches_its_target_and_strips_wrappers(tiny_model, tiny_context):
     zeros = sum(np.count_nonzero(k == 0) for k in kernels.values()) / sum(k.size for k in kernels.values())
     assert zeros >= 0.59
     assert outcome.record["sparsity"] == pytest.approx(zeros)
+    assert outcome.record["fine_tune_loss"] == "cross-entropy"
 
 
 def test_cluster_limits_unique_values_and_strips_wrappers(tiny_model, tiny_context):
@@ -199,11 +201,19 @@ def test_prune_layer_patterns_choose_what_is_pruned(tiny_model, tiny_context):
     assert np.mean(untouched == 0) < 0.01
 
 
-def test_prune_with_nothing_selected_says_so(tiny_model, tiny_context):
+def test_prune_skips_depthwise_kernels_with_a_reason_and_says_when_nothing_is_left(tiny_model, tiny_context, caplog):
     from edgeseg.errors import StageError
 
-    with pytest.raises(StageError, match="no layer selected"):
-        run_stage_test("prune", PipelineState(tiny_model), tiny_context, m_by_n=[2, 4], layers=["DepthwiseConv2D"])
+    # TF-MOT would wrap a DepthwiseConv2D and train without pruning it (its registry lists no weight).
+    edgeseg_log = logging.getLogger("edgeseg")
+    edgeseg_log.addHandler(caplog.handler)  # the CLI, run in this process by other tests, stops propagation
+    try:
+        with caplog.at_level("INFO", logger="edgeseg"), pytest.raises(StageError, match="no layer selected"):
+            run_stage_test("prune", PipelineState(tiny_model), tiny_context, layers=["DepthwiseConv2D"])
+    finally:
+        edgeseg_log.removeHandler(caplog.handler)
+    assert "prune: skipping block1_dw (DepthwiseConv2D): TF-MOT compresses the kernels of Conv2D, Dense only" \
+        in caplog.text
 
 
 def biased_conv_model():
@@ -251,6 +261,27 @@ def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
     assert len(lost["lost"]) == 1 and lost["lost"][0].startswith("block1_project_conv: zeros")
     gained = compression_kept(tiny_model, {"block1_project_conv": {"sparsity": zeros, "max_unique_per_channel": 10_000}})
     assert len(gained["lost"]) == 1 and "values per channel" in gained["lost"][0]
+
+
+def test_kernels_zeroed_in_the_file_leave_every_other_byte_as_written(tiny_export):
+    from edgeseg.files import content_sizes
+    from edgeseg.models.io import load_model
+    from edgeseg.tflite import TFLiteSegmenter
+
+    model = load_model(tiny_export / "01-train" / "model.keras")
+    segmenter = TFLiteSegmenter(tiny_export / "model.tflite")
+    before = segmenter.kernel_stats()
+    chosen = ["block1_project_conv", "block2_expand_conv"]
+    zeroed = segmenter.with_kernels_zeroed(chosen)
+    assert len(zeroed) == len(segmenter.content)
+    changed = np.count_nonzero(np.frombuffer(zeroed, np.uint8) != np.frombuffer(segmenter.content, np.uint8))
+    assert 0 < changed <= sum(model.get_layer(name).kernel.shape.num_elements() for name in chosen)
+    after = TFLiteSegmenter(zeroed).kernel_stats()
+    assert all(after[name]["sparsity"] == 1.0 for name in chosen)
+    assert {name: stats for name, stats in after.items() if name not in chosen} == \
+        {name: stats for name, stats in before.items() if name not in chosen}
+    assert content_sizes(zeroed)["gzip_bytes"] < content_sizes(segmenter.content)["gzip_bytes"]
+    assert segmenter.with_kernels_zeroed([]) == segmenter.content
 
 
 @pytest.mark.parametrize("mode", ["int16x8", "float16", pytest.param("dynamic", marks=pytest.mark.slow)])
