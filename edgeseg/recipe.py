@@ -318,7 +318,8 @@ class DistillConfig(FitConfig, _StopsEarly, LogitDistillation):
 
 class LayerSelection(_Section):
     """Which layers `prune` and `cluster` touch. Patterns are regular expressions searched in each
-    layer's name and its class name (`Conv2D`, `Dense`; TF-MOT compresses no other kernel)."""
+    layer's name and its class name. edgeseg compresses Conv2D and Dense kernels (TF-MOT lists no
+    weight of DepthwiseConv2D)."""
 
     layers: list[str] | None = Field(
         None, description="compress only layers matching one of these; default: pointwise and full convolutions "

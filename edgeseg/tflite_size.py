@@ -19,7 +19,7 @@ def gzip_breakdown(segmenter, compressed_layers: list[str]) -> dict:
     which no more pruning or clustering of those layers can go below."""
     whole = _gzip_bytes(segmenter.content)
     floor = _gzip_bytes(segmenter.with_kernels_zeroed(compressed_layers))
-    bare = _gzip_bytes(segmenter.with_kernels_zeroed(list(segmenter.kernel_stats())))
+    bare = _gzip_bytes(segmenter.with_kernels_zeroed())
     return {
         "whole": whole,
         "compressed_kernels": whole - floor,

@@ -20,7 +20,7 @@ from edgeseg._keras import tf
 from edgeseg.files import content_sizes
 from edgeseg.models.io import load_model
 from edgeseg.quiet import native_output_silenced
-from edgeseg.stages.quantize import compressed_layers, convert_int8, ptq_converter
+from edgeseg.stages.quantize import compressed_layers, convert_int8, int8_converter
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_size import gzip_breakdown
 
@@ -53,10 +53,8 @@ for label, parts in rows.items():
 if arguments.sparse_format:
     images = np.random.default_rng(0).uniform(0, 255, (20, *model.input_shape[1:])).astype(np.float32)
     dense = convert_int8(model, images)
-    converter = ptq_converter(model, images)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT, tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
-    converter.inference_input_type, converter.inference_output_type = tf.uint8, tf.int8
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter = int8_converter(model, images)
+    converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     with native_output_silenced():
         sparse = converter.convert()
     print("\n| int8 encoding | bytes | gzip bytes |\n|---|---|---|")

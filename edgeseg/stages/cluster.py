@@ -50,7 +50,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         )
 
     wrapped = copy_model(state.model, wrap)
-    fit = fit_segmentation(fine_tune_trainer(wrapped, state, cfg.distill, ctx), wrapped, cfg, ctx, keep_best=False)
+    fit = fit_segmentation(fine_tune_trainer(wrapped, state, cfg.distill, ctx, "cluster"), wrapped, cfg, ctx, keep_best=False)
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
     # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
     model = copy_model(tfmot.clustering.keras.strip_clustering(wrapped))

@@ -16,8 +16,8 @@ from edgeseg.kernels import layer_kernel, max_values_per_channel
 
 log = logging.getLogger("edgeseg")
 
-# Layers whose kernel TF-MOT's pruning and clustering registries prune and cluster (0.8: not
-# DepthwiseConv2D, whose registry entry lists no weights).
+# The layers whose kernels edgeseg prunes and clusters; TF-MOT 0.8's registries list no weight of
+# DepthwiseConv2D, so its wrapper would train and change nothing.
 WRAPPABLE_TYPES = ("Conv2D", "Dense")
 
 
@@ -44,8 +44,8 @@ def select_layers(model, num_classes: int, selection, m_by_n=None, stage: str = 
         else:
             wanted = _matches(selection.layers, layer.name, kind)
             if wanted and kind not in WRAPPABLE_TYPES:
-                log.info("  %s: skipping %s (%s): TF-MOT compresses the kernels of %s only", stage, layer.name, kind,
-                         ", ".join(WRAPPABLE_TYPES))
+                log.info("  %s: skipping %s (%s): edgeseg compresses %s kernels only (TF-MOT lists no weight of %s)",
+                         stage, layer.name, kind, " and ".join(WRAPPABLE_TYPES), kind)
                 continue
         if not wanted or _matches(selection.skip_layers, layer.name, kind):
             continue

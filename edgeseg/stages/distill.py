@@ -139,16 +139,19 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     return StageOutcome(PipelineState(model=student, teacher=teacher), record)
 
 
-def fine_tune_trainer(model, state: PipelineState, guidance, ctx):
+def fine_tune_trainer(model, state: PipelineState, guidance, ctx, stage: str):
     """What a compression stage fits: `model` itself on the labels, or, given the stage's `distill:`
     section, a `Distiller` of `model` against the teacher the `distill` stage learned from.
 
     Example:
-        >>> fine_tune_trainer(wrapped, state, LogitDistillation(kd_loss="cwd"), ctx).teacher is state.teacher
-        True
+        >>> type(fine_tune_trainer(wrapped, state, LogitDistillation(kd_loss="cwd"), ctx, "prune")).__name__
+        'Distiller'
     """
     if guidance is None:
         return model
+    if state.teacher is None:
+        raise StageError(f"{stage}.distill: the fine-tune learns from the teacher a 'distill' stage distilled from, "
+                         f"and none ran before '{stage}'. Received: teacher=None")
     return Distiller(model, _frozen(state.teacher), guidance, ctx.ignore_index)
 
 

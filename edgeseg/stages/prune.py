@@ -43,7 +43,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
-        fine_tune_trainer(wrapped, state, cfg.distill, ctx), wrapped, cfg, ctx, keep_best=False,
+        fine_tune_trainer(wrapped, state, cfg.distill, ctx, "prune"), wrapped, cfg, ctx, keep_best=False,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give

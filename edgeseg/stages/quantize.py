@@ -58,6 +58,20 @@ def ptq_converter(model, images: np.ndarray | None = None):
 OUTPUT_TYPES = {"int8": tf.int8, "uint8": tf.uint8}
 
 
+def int8_converter(model, images: np.ndarray, output_type: str = "int8"):
+    """The converter of a full-int8 `.tflite`: int8 builtins only, uint8 input, `output_type` logits.
+
+    Example:
+        >>> converter = int8_converter(model, images)
+        >>> converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)  # sparse tensor encoding
+    """
+    converter = ptq_converter(model, images)
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = OUTPUT_TYPES[output_type]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return converter
+
+
 def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), output_type: str = "int8") -> bytes:
     """Converts a Keras model (float, or quantization-aware) to a full-int8 `.tflite`: uint8 input,
     int8 (or `output_type` uint8) logits, int8 kernels (a `labels_model` keeps its uint8 class ids).
@@ -68,15 +82,12 @@ def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), outpu
         >>> TFLiteSegmenter(convert_int8(model, images, output_type="uint8")).output["dtype"]
         <class 'numpy.uint8'>
     """
-    converter = ptq_converter(model, images)
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = OUTPUT_TYPES[output_type]
+    converter = int8_converter(model, images, output_type)
     # mlir_quantize prints its settings on stdout.
     with native_output_silenced(), warnings.catch_warnings():
         # The converter warns that uint8 input statistics are missing; calibration provides them.
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         if not float_tensors:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             return converter.convert()
         # The public converter cannot leave chosen ops in float; the quantization debugger does it by
         # calibrating first and quantizing with a denylist, and the converter then sets the I/O
@@ -84,6 +95,7 @@ def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), outpu
         from tensorflow.lite.python.convert import mlir_quantize
         from tensorflow.lite.python.util import modify_model_io_type
 
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         converter._experimental_calibrate_only = True
         quantized = mlir_quantize(converter.convert(), denylisted_nodes=list(float_tensors))
         return modify_model_io_type(quantized, tf.uint8, OUTPUT_TYPES[output_type])
@@ -223,7 +235,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     with_kernels = {layer.name for layer, _ in _layers_with_kernels(state.model)}
     kept = compression_kept(state.model, segmenter.kernel_stats(with_kernels))
     compressed = compressed_layers(state.model)
-    if compressed:
+    if compressed and not kept["lost"]:  # a lost kernel fails the stage below, naming it
         kept["gzip_breakdown"] = gzip_breakdown(segmenter, compressed)
     record = {
         **details,

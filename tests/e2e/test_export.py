@@ -163,6 +163,7 @@ def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
     assert f"floor {parts['floor'] / 1024:.1f} KiB (the same file" in (run_dir / "report.md").read_text()
 
 
+@pytest.mark.slow  # a tool; the breakdown itself is checked in the default suite (above)
 def test_the_size_breakdown_tool_splits_the_files_gzip_as_quantize_recorded(exported):
     run_dir = exported[0]
     parts = json.loads((run_dir / "05-quantize" / "record.json").read_text())["kernels"]["gzip_breakdown"]

@@ -138,6 +138,8 @@ def test_prune_and_cluster_fine_tune_against_the_teacher_when_asked(tiny_model, 
     assert teachers_seen and all(seen is tiny_model for seen in teachers_seen)
     assert outcome.record["fine_tune_loss"] == "cross-entropy + cwd on the teacher's logits"
     assert outcome.state.teacher is tiny_model
+    with pytest.raises(StageError, match=f"{stage}.distill: .* none ran before '{stage}'. Received: teacher=None"):
+        run_stage_test(stage, PipelineState(student), tiny_context, epochs=1, distill={}, **options)
 
 
 def test_a_teacher_guided_prune_without_a_distill_stage_before_it_is_a_recipe_error(tmp_path):

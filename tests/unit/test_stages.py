@@ -212,8 +212,8 @@ def test_prune_skips_depthwise_kernels_with_a_reason_and_says_when_nothing_is_le
             run_stage_test("prune", PipelineState(tiny_model), tiny_context, layers=["DepthwiseConv2D"])
     finally:
         edgeseg_log.removeHandler(caplog.handler)
-    assert "prune: skipping block1_dw (DepthwiseConv2D): TF-MOT compresses the kernels of Conv2D, Dense only" \
-        in caplog.text
+    assert "prune: skipping block1_dw (DepthwiseConv2D): edgeseg compresses Conv2D and Dense kernels only " \
+        "(TF-MOT lists no weight of DepthwiseConv2D)" in caplog.text
 
 
 def biased_conv_model():
@@ -264,6 +264,7 @@ def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
 
 
 def test_kernels_zeroed_in_the_file_leave_every_other_byte_as_written(tiny_export):
+    from edgeseg.errors import ModelError
     from edgeseg.files import content_sizes
     from edgeseg.models.io import load_model
     from edgeseg.tflite import TFLiteSegmenter
@@ -282,6 +283,9 @@ def test_kernels_zeroed_in_the_file_leave_every_other_byte_as_written(tiny_expor
         {name: stats for name, stats in before.items() if name not in chosen}
     assert content_sizes(zeroed)["gzip_bytes"] < content_sizes(segmenter.content)["gzip_bytes"]
     assert segmenter.with_kernels_zeroed([]) == segmenter.content
+    assert all(stats["sparsity"] == 1.0 for stats in TFLiteSegmenter(segmenter.with_kernels_zeroed()).kernel_stats().values())
+    with pytest.raises(ModelError, match="no convolution or fully connected op has the kernel of nowhere"):
+        segmenter.with_kernels_zeroed(["nowhere"])
 
 
 @pytest.mark.parametrize("mode", ["int16x8", "float16", pytest.param("dynamic", marks=pytest.mark.slow)])
