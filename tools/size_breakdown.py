@@ -20,6 +20,7 @@ from edgeseg._keras import tf
 from edgeseg.files import content_sizes
 from edgeseg.models.io import load_model
 from edgeseg.quiet import native_output_silenced
+from edgeseg.stages.compressible import kernels_of
 from edgeseg.stages.quantize import compressed_layers, convert_int8, int8_converter
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_size import gzip_breakdown
@@ -37,7 +38,7 @@ model = load_model(arguments.model)
 layers = compressed_layers(model)
 if not layers:
     parser.error(f"{arguments.model}: no layer is pruned or clustered, so there is nothing to split out")
-weights = sum(model.get_layer(name).kernel.shape.num_elements() for name in layers)
+weights = sum(kernel.size for kernel in kernels_of(model, layers).values())
 files = {"edgeseg": arguments.tflite, **({"baseline": arguments.baseline} if arguments.baseline else {})}
 rows = {label: gzip_breakdown(TFLiteSegmenter(path), layers) for label, path in files.items()}
 reference = rows.get("baseline", rows["edgeseg"])["whole"]
