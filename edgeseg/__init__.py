@@ -1,17 +1,16 @@
 """edgeseg: Keras segmentation models to verified int8 `.tflite` files for phones.
 
-Example:
-    >>> import edgeseg
-    >>> recipe = edgeseg.load_recipe("recipes/quickstart.yaml")
-    >>> result = edgeseg.run(recipe)                       # trains, compresses, quantizes, verifies
-    >>> edgeseg.evaluate(result.model_path, "synthetic")["miou"]
+Example::
+
+    import edgeseg
+    recipe = edgeseg.load_recipe("recipes/quickstart.yaml")
+    result = edgeseg.run(recipe)                       # trains, compresses, quantizes, verifies
+    edgeseg.evaluate(result.model_path, "synthetic")["miou"]
 """
 
-__version__ = "0.1.0"
+import os
 
-import os  # noqa: E402
-
-from edgeseg.errors import (  # noqa: E402
+from edgeseg.errors import (
     DataError,
     EdgesegError,
     ModelError,
@@ -19,7 +18,8 @@ from edgeseg.errors import (  # noqa: E402
     StageError,
     VerificationError,
 )
-from edgeseg.recipe import load_recipe  # noqa: E402
+from edgeseg.recipe import load_recipe
+from edgeseg.version import __version__
 
 
 def run(recipe, runs_dir="runs", resume: bool = False):
@@ -39,6 +39,14 @@ def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None
 
 
 __all__ = [
-    "__version__", "load_recipe", "run", "evaluate",
-    "EdgesegError", "RecipeError", "DataError", "ModelError", "StageError", "VerificationError",
+    "__version__",
+    "load_recipe",
+    "run",
+    "evaluate",
+    "EdgesegError",
+    "RecipeError",
+    "DataError",
+    "ModelError",
+    "StageError",
+    "VerificationError",
 ]

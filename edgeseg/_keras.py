@@ -4,6 +4,15 @@ TF-MOT only supports the Keras 2 API, so `TF_USE_LEGACY_KERAS` must be set befor
 TensorFlow is first imported; TensorFlow's native start-up chatter (CUDA probes, oneDNN
 notices) is written straight to file descriptor 2, so it is captured there and replayed
 only if the import fails.
+
+Reproducible figures: on a CPU, TensorFlow's float results depend on the instruction set its
+oneDNN kernels pick at run time (the matrix products behind every convolution use oneDNN's sgemm
+even with TensorFlow's oneDNN rewrites off, and Intel CPUs with AVX-512 VNNI turn those rewrites
+on). Measured on one machine (docs/BENCHMARKS.md, "Reproducibility"): the same recipe gives other
+figures when oneDNN is capped to AVX or SSE4.1 instead of the machine's AVX2, and the same
+figures, byte for byte, run after run. So edgeseg caps oneDNN at AVX2, which every x86-64 CPU of
+the last decade has, and keeps TensorFlow's oneDNN rewrites off, unless the environment already
+sets these variables. The number of intra-op threads changes the figures too; see the README.
 """
 
 import logging
@@ -13,15 +22,42 @@ from edgeseg.quiet import native_stderr_silenced
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
 
 
 with native_stderr_silenced():
     import absl.logging
     import tensorflow as tf
-    import tf_keras as keras
     import tensorflow_model_optimization as tfmot
+    import tf_keras as keras
 
 absl.logging.set_verbosity(absl.logging.ERROR)
 tf.get_logger().setLevel(logging.ERROR)
 
-__all__ = ["tf", "keras", "tfmot", "native_stderr_silenced"]
+__all__ = ["tf", "keras", "tfmot", "native_stderr_silenced", "numeric_environment"]
+
+
+def numeric_environment() -> dict:
+    """What a run's float figures depend on besides the recipe: TensorFlow's version, the oneDNN
+    settings above, the CPU and the intra-op threads; recorded in every report, so a figure that
+    differs on another machine can be told apart from a change in the recipe or the code."""
+    import platform
+
+    cpu = next((line.split(":", 1)[1].strip() for line in _cpu_info() if line.startswith("model name")), platform.processor())
+    return {
+        "tensorflow": tf.__version__,
+        "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0)),
+        "cpu": cpu,
+        "machine": platform.machine(),
+    }
+
+
+def _cpu_info() -> list[str]:
+    try:
+        with open("/proc/cpuinfo") as file:
+            return file.read().splitlines()
+    except OSError:
+        return []

@@ -1,28 +1,40 @@
-"""An edgeseg recipe side by side with the naive path a user writes by hand, on the same data and seed.
+"""Benchmarks: edgeseg recipes beside the naive path a user writes by hand, each run under several
+seeds, compared as means and standard deviations.
 
-The naive path trains the recipe's student architecture with plain cross-entropy for as many
-epochs (same learning rate and schedule) as the recipe's `distill` stage, then converts it with
-TensorFlow's documented full-integer PTQ (DEFAULT optimizations, a representative dataset of the
-same number of train images, int8 builtins, uint8 input): no teacher, no pruning, no clustering.
-Both are scored by the same `verify` stage, with the interpreter, at label resolution.
+Arms: `naive`, made from the first recipe (its student architecture trained with plain
+cross-entropy for the `distill` stage's epochs, learning rate and schedule, then TensorFlow's
+documented full-integer PTQ: no teacher, no pruning, no clustering), then every recipe given.
+Each (arm, seed) is an ordinary run folder, `<runs_dir>/<arm>-s<seed>`: its report and artifacts
+stay, it can be rerun alone, and a killed benchmark resumes where it stopped. Arms of one seed
+share the stages whose resume key is the same (two recipes with the same teacher train it once).
 
-Example:
-    >>> result = run_benchmark(load_recipe("recipes/camvid_quick.yaml"))
-    >>> [target["met"] for target in result["targets"]]
+All arms are scored by the same `verify` stage, in the LiteRT interpreter. Latency is measured
+last, with every final `.tflite` timed alternately in one process (`edgeseg.tflite.alternating_latency`),
+so a load on the machine hits them alike; it is reported in milliseconds and as a ratio to the
+naive file.
+
+A difference between two arms counts as real only when the difference of their means exceeds
+their combined spread, the sum of their standard deviations over seeds (`differs`): with a few
+seeds this is deliberately strict.
+
+Example::
+
+    result = run_benchmark([load_recipe("recipes/camvid_full.yaml")], seeds=[0, 1, 2])
+    result["arms"]["camvid_full"]["int8_miou"]["mean"]
 """
 
-import json
+import logging
+import statistics
 import time
 from pathlib import Path
 
 from edgeseg.errors import RecipeError
 from edgeseg.files import write_json_atomic, write_text_atomic
-from edgeseg.recipe import FitConfig, parse_recipe
+from edgeseg.recipe import MODEL_CHANGING_STAGES, FitConfig, parse_recipe
 
-SIZE_LIMIT_BYTES = 600_000
-GZIP_RATIO_LIMIT = 0.40
-MIOU_GAIN_TARGET = 0.05
-INT8_DROP_LIMIT = 0.005
+log = logging.getLogger("edgeseg")
+NAIVE = "naive"
+FIGURES = ("float_miou", "int8_miou", "int8_drop", "bytes", "gzip_bytes")
 
 
 def naive_recipe(recipe):
@@ -30,128 +42,215 @@ def naive_recipe(recipe):
     stages = dict(recipe.stage_items())
     missing = [name for name in ("distill", "quantize", "verify") if name not in stages]
     if missing:
-        raise RecipeError(f"benchmark: the recipe needs {', '.join(missing)} stages to compare against. "
-                          f"Received: stages={list(stages)}")
+        raise RecipeError(
+            f"benchmark: the recipe needs {', '.join(missing)} stages to compare against. Received: stages={list(stages)}"
+        )
     dumped = recipe.model_dump(mode="json")
     fit = {name: getattr(stages["distill"], name) for name in FitConfig.model_fields}
     dumped.update(
-        name=f"{recipe.name}-naive",
+        name=f"{recipe.name}-{NAIVE}",
         teacher=dumped.pop("student"),
         # The hand-written path converts with plain full-int8 PTQ, whatever repairs the recipe allows.
-        stages=[{"train": fit}, {"quantize": {"mode": "int8", "calibration_images": stages["quantize"].calibration_images}},
-                {"verify": {"threads": stages["verify"].threads, "latency_runs": stages["verify"].latency_runs}}],
+        stages=[
+            {"train": fit},
+            {"quantize": {"mode": "int8", "calibration_images": stages["quantize"].calibration_images}},
+            {"verify": {"threads": stages["verify"].threads, "latency_runs": stages["verify"].latency_runs}},
+        ],
     )
     return parse_recipe(dumped)
 
 
-def run_benchmark(recipe, runs_dir: str | Path = "runs") -> dict:
-    """Runs the naive path, then the recipe, and writes `<runs_dir>/<name>-benchmark/benchmark.{json,md}`."""
+def with_seed(recipe, seed: int):
+    """`recipe` under another seed, named `<name>-s<seed>` so each seed has its own run folder."""
+    return parse_recipe({**recipe.model_dump(mode="json"), "seed": seed, "name": f"{recipe.name}-s{seed}"})
+
+
+def run_benchmark(recipes: list, seeds: list[int], runs_dir: str | Path = "runs", threads=(1, 2), naive: bool = True) -> dict:
+    """Runs every arm under every seed, times the final files, and writes
+    `<runs_dir>/<first recipe>-benchmark/benchmark.{json,md}`; returns what it wrote."""
     from edgeseg.pipeline import run
+    from edgeseg.tflite import alternating_latency
 
-    paths = {}
-    for label, path_recipe in (("naive", naive_recipe(recipe)), ("edgeseg", recipe)):
-        started = time.perf_counter()
-        result = run(path_recipe, runs_dir)
-        paths[label] = _path_summary(result, time.perf_counter() - started)
-    comparison = {
-        "recipe": recipe.name,
-        "classes": list(recipe.data.classes),
-        "paths": paths,
-        "targets": _targets(paths["naive"], paths["edgeseg"]),
+    arms = {NAIVE: naive_recipe(recipes[0])} if naive else {}
+    for recipe in recipes:
+        if recipe.name in arms:
+            raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")
+        arms[recipe.name] = recipe
+    runs_dir = Path(runs_dir)
+    per_seed: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
+    total, started = len(arms) * len(seeds), time.perf_counter()
+    for seed_index, seed in enumerate(seeds):
+        done_this_seed: list[Path] = []
+        for arm_index, (arm, recipe) in enumerate(arms.items()):
+            log.info(
+                "benchmark: run %d of %d: %s, seed %d (%.0f min so far)",
+                seed_index * len(arms) + arm_index + 1,
+                total,
+                arm,
+                seed,
+                (time.perf_counter() - started) / 60,
+            )
+            seeded = with_seed(recipe, seed)
+            run_started = time.perf_counter()
+            result = run(seeded, runs_dir, resume=True, reuse_from=done_this_seed)
+            per_seed[arm][seed] = run_figures(result, time.perf_counter() - run_started)
+            done_this_seed.append(result.run_dir)
+    files = {f"{arm}-s{seed}": Path(figures["model_path"]) for arm, runs in per_seed.items() for seed, figures in runs.items()}
+    log.info("benchmark: timing %d files alternately at %s thread(s)", len(files), ", ".join(map(str, threads)))
+    latency = alternating_latency({name: path.read_bytes() for name, path in files.items()}, threads)
+    for arm, runs in per_seed.items():
+        for seed, figures in runs.items():
+            figures["latency_ms"] = latency[f"{arm}-s{seed}"]
+    result = {
+        "recipes": [recipe.name for recipe in recipes],
+        "seeds": list(seeds),
+        "classes": list(recipes[0].data.classes),
+        "threads": [str(count) for count in threads],
+        "runs": {arm: {str(seed): figures for seed, figures in runs.items()} for arm, runs in per_seed.items()},
+        "arms": {arm: summarize(list(runs.values())) for arm, runs in per_seed.items()},
     }
-    out_dir = Path(runs_dir) / f"{recipe.name}-benchmark"
-    write_json_atomic(out_dir / "benchmark.json", comparison)
-    write_text_atomic(out_dir / "benchmark.md", benchmark_markdown(comparison))
-    comparison["written_to"] = str(out_dir)
-    return comparison
+    result["comparisons"] = comparisons(result["arms"])
+    out_dir = runs_dir / f"{recipes[0].name}-benchmark"
+    write_json_atomic(out_dir / "benchmark.json", result)
+    write_text_atomic(out_dir / "benchmark.md", benchmark_markdown(result))
+    result["written_to"] = str(out_dir)
+    return result
 
 
-def _path_summary(result, seconds: float) -> dict:
+def run_figures(result, seconds: float) -> dict:
+    """What the benchmark keeps of one run: the verified float and int8 figures, the val mIoU after
+    each model-changing stage, sizes, stage seconds."""
     verify = result.record("verify")
+    quantize = result.record("quantize")
     return {
         "run_dir": str(result.run_dir),
+        "model_path": str(result.run_dir / quantize["artifact"]),
         "float_miou": verify["float"]["miou"],
         "int8_miou": verify["quantized"]["miou"],
         "int8_drop": verify["miou_drop"],
         "resolution": verify["quantized"]["resolution"],
         "int8_per_class_iou": verify["quantized"]["per_class_iou"],
-        "float_per_class_iou": verify["float"]["per_class_iou"],
+        "stage_val_miou": {r["stage"]: r["val_miou"] for r in result.records if r["stage"] in MODEL_CHANGING_STAGES},
         "bytes": verify["bytes"],
         "gzip_bytes": verify["gzip_bytes"],
-        "gzip_floor_bytes": result.record("quantize").get("kernels", {}).get("gzip_breakdown", {}).get("floor"),
-        "latency_ms": {threads: entry["median_ms"] for threads, entry in verify["latency"].items()},
-        "stage_seconds": {record["stage"]: record["seconds"] for record in result.records},
+        "stage_seconds": {r["stage"]: r["seconds"] for r in result.records},
         "wall_seconds": round(seconds, 1),
     }
 
 
-def _targets(naive: dict, ours: dict) -> list[dict]:
-    """The CamVid issue's targets, each with the measured figure and whether it is met."""
-    latency = {
-        threads: ours["latency_ms"][threads] <= naive["latency_ms"][threads]
-        for threads in ours["latency_ms"] if threads in naive["latency_ms"]
+def spread(values: list[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values themselves."""
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0, "values": list(values)}
+
+
+def summarize(runs: list[dict]) -> dict:
+    """An arm's figures over its seeds: each as `spread`, per stage and per thread count too."""
+    summary = {figure: spread([run[figure] for run in runs]) for figure in FIGURES}
+    summary["stage_val_miou"] = {
+        stage: spread([run["stage_val_miou"][stage] for run in runs]) for stage in runs[0]["stage_val_miou"]
     }
-    return [
-        {"target": f"edgeseg int8 mIoU >= naive float mIoU + {MIOU_GAIN_TARGET:.2f}",
-         "measured": f"{ours['int8_miou']:.4f} vs {naive['float_miou']:.4f} + {MIOU_GAIN_TARGET:.2f}",
-         "met": ours["int8_miou"] >= naive["float_miou"] + MIOU_GAIN_TARGET},
-        {"target": f"edgeseg int8 drop vs its float student <= {INT8_DROP_LIMIT}",
-         "measured": f"{ours['int8_drop']:+.4f}", "met": ours["int8_drop"] <= INT8_DROP_LIMIT},
-        {"target": f"edgeseg int8 file <= {SIZE_LIMIT_BYTES:,} bytes",
-         "measured": f"{ours['bytes']:,} bytes", "met": ours["bytes"] <= SIZE_LIMIT_BYTES},
-        {"target": f"edgeseg int8 gzip <= {GZIP_RATIO_LIMIT:.0%} of the naive int8 gzip",
-         "measured": f"{ours['gzip_bytes'] / naive['gzip_bytes']:.1%}" + _floor_note(ours, naive),
-         "met": ours["gzip_bytes"] <= GZIP_RATIO_LIMIT * naive["gzip_bytes"]},
-        {"target": "edgeseg latency <= naive latency (median, same input size)",
-         "measured": ", ".join(f"{t} thread(s): {ours['latency_ms'][t]:.2f} vs {naive['latency_ms'][t]:.2f} ms"
-                               for t in latency),
-         "met": bool(latency) and all(latency.values())},
-    ]
+    summary["latency_ms"] = {threads: spread([run["latency_ms"][threads] for run in runs]) for threads in runs[0]["latency_ms"]}
+    return summary
 
 
-def _floor_note(ours: dict, naive: dict) -> str:
-    if ours["gzip_floor_bytes"] is None:
-        return ""
-    return (f" (floor {ours['gzip_floor_bytes'] / naive['gzip_bytes']:.1%}: the same file with its pruned and "
-            "clustered kernels all zeros)")
+def differs(a: dict, b: dict) -> bool:
+    """Whether two `spread`s differ by more than their combined spread (the sum of their standard
+    deviations): the rule a benchmark claim must pass.
+
+    Example:
+        >>> differs({"mean": 0.52, "std": 0.01}, {"mean": 0.50, "std": 0.005})
+        True
+        >>> differs({"mean": 0.52, "std": 0.015}, {"mean": 0.50, "std": 0.01})
+        False
+    """
+    return abs(a["mean"] - b["mean"]) > a["std"] + b["std"]
 
 
-def benchmark_markdown(comparison: dict) -> str:
-    """The comparison as Markdown tables: headline figures, per-class IoU, stage times, targets."""
-    naive, ours = comparison["paths"]["naive"], comparison["paths"]["edgeseg"]
-    threads = sorted(set(naive["latency_ms"]) & set(ours["latency_ms"]), key=int)
-    lines = [
-        f"## {comparison['recipe']}: naive path vs edgeseg", "",
-        "| path | float mIoU | int8 mIoU | int8 drop | int8 file | int8 gzip | "
-        + " | ".join(f"latency {t} thr" for t in threads) + " | wall |",
-        "|---|---|---|---|---|---|" + "---|" * len(threads) + "---|",
-    ]
-    for label, path in (("naive", naive), ("edgeseg", ours)):
-        lines.append(
-            f"| {label} | {path['float_miou']:.4f} | {path['int8_miou']:.4f} | {path['int8_drop']:+.4f} | "
-            f"{path['bytes'] / 1024:.1f} KiB | {path['gzip_bytes'] / 1024:.1f} KiB | "
-            + " | ".join(f"{path['latency_ms'][t]:.2f} ms" for t in threads)
-            + f" | {path['wall_seconds'] / 60:.1f} min |"
+def comparisons(arms: dict) -> list[dict]:
+    """The comparisons every benchmark reports, each with its difference of means and verdict:
+    each arm's int8 mIoU against the naive file's; where an arm distills, its distilled student
+    against the naive (cross-entropy) float model, and its int8 file against its distilled student."""
+    rows = []
+
+    def compare(what: str, a: dict, b: dict):
+        rows.append(
+            {
+                "comparison": what,
+                "a": a,
+                "b": b,
+                "difference": a["mean"] - b["mean"],
+                "combined_spread": a["std"] + b["std"],
+                "larger_than_spread": differs(a, b),
+            }
         )
-    lines += ["", f"mIoU at {ours['resolution']} resolution on the val split.", "",
-              "| class | naive int8 IoU | edgeseg int8 IoU |", "|---|---|---|"]
-    for name, naive_iou, our_iou in zip(comparison["classes"], naive["int8_per_class_iou"], ours["int8_per_class_iou"]):
-        lines.append(f"| {name} | {_iou(naive_iou)} | {_iou(our_iou)} |")
-    lines += ["", "| path | " + " | ".join(f"{stage} s" for stage in ours["stage_seconds"]) + " |",
-              "|---|" + "---|" * len(ours["stage_seconds"])]
-    for label, path in (("naive", naive), ("edgeseg", ours)):
-        lines.append(f"| {label} | " + " | ".join(str(path["stage_seconds"].get(stage, "")) for stage in ours["stage_seconds"]) + " |")
-    lines += ["", "| target | measured | met |", "|---|---|---|"]
-    lines += [f"| {t['target']} | {t['measured']} | {'yes' if t['met'] else 'no'} |" for t in comparison["targets"]]
+
+    naive = arms.get(NAIVE)
+    for arm, summary in arms.items():
+        if arm == NAIVE:
+            continue
+        if naive is not None:
+            compare(f"{arm} int8 vs naive int8 (mIoU)", summary["int8_miou"], naive["int8_miou"])
+        distilled = summary["stage_val_miou"].get("distill")
+        if distilled is not None and naive is not None:
+            compare(f"{arm} distilled student vs naive cross-entropy student (float mIoU)", distilled, naive["float_miou"])
+        if distilled is not None:
+            compare(f"{arm} int8 vs its distilled student (mIoU)", summary["int8_miou"], distilled)
+    return rows
+
+
+def benchmark_markdown(result: dict) -> str:
+    """The benchmark as Markdown: arms (mean ± std over seeds), comparisons, every seed's figures."""
+    threads = result["threads"]
+    naive_latency = result["arms"].get(NAIVE, {}).get("latency_ms")
+    lines = [
+        f"## {' + '.join(result['recipes'])}: {len(result['seeds'])} seed(s) ({', '.join(map(str, result['seeds']))})",
+        "",
+        "| arm | float mIoU | int8 mIoU | int8 drop | int8 file | int8 gzip | "
+        + " | ".join(f"latency {t} thr" for t in threads)
+        + " |",
+        "|---|---|---|---|---|---|" + "---|" * len(threads),
+    ]
+    for arm, summary in result["arms"].items():
+        latency = []
+        for t in threads:
+            cell = _pm(summary["latency_ms"][t], "{:.2f}") + " ms"
+            if naive_latency and arm != NAIVE:
+                cell += f" ({summary['latency_ms'][t]['mean'] / naive_latency[t]['mean']:.2f}x)"
+            latency.append(cell)
+        lines.append(
+            f"| {arm} | {_pm(summary['float_miou'])} | {_pm(summary['int8_miou'])} | "
+            f"{_pm(summary['int8_drop'], '{:+.4f}')} | {summary['bytes']['mean'] / 1024:.1f} KiB | "
+            f"{summary['gzip_bytes']['mean'] / 1024:.1f} KiB | " + " | ".join(latency) + " |"
+        )
+    lines += [
+        "",
+        "Mean ± sample standard deviation over seeds; mIoU on the val split; latency: the files timed "
+        "alternately in one process, median ms (ratio to the naive file).",
+    ]
+    if result["comparisons"]:
+        lines += ["", "| comparison | difference of means | combined spread | larger than the spread |", "|---|---|---|---|"]
+        lines += [
+            f"| {row['comparison']} | {row['difference']:+.4f} | {row['combined_spread']:.4f} | "
+            f"{'yes' if row['larger_than_spread'] else 'no'} |"
+            for row in result["comparisons"]
+        ]
+    stages = sorted(
+        {stage for summary in result["arms"].values() for stage in summary["stage_val_miou"]}, key=MODEL_CHANGING_STAGES.index
+    )
+    lines += [
+        "",
+        "| arm | seed | " + " | ".join(f"{stage} val" for stage in stages) + " | float | int8 | wall |",
+        "|---|---|" + "---|" * len(stages) + "---|---|---|",
+    ]
+    for arm, runs in result["runs"].items():
+        for seed, run in runs.items():
+            cells = [f"{run['stage_val_miou'][s]:.4f}" if s in run["stage_val_miou"] else "" for s in stages]
+            lines.append(
+                f"| {arm} | {seed} | " + " | ".join(cells) + f" | {run['float_miou']:.4f} | {run['int8_miou']:.4f} "
+                f"| {run['wall_seconds'] / 60:.1f} min |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def _iou(value) -> str:
-    return "absent" if value is None else f"{value:.4f}"
-
-
-def print_summary(comparison: dict) -> None:
-    """What the benchmark tool prints: the Markdown tables, then where they were written."""
-    print(benchmark_markdown(comparison))
-    print(f"written to {comparison['written_to']}/benchmark.json and benchmark.md")
-    print(json.dumps([t["met"] for t in comparison["targets"]]))
+def _pm(value: dict, spec: str = "{:.4f}") -> str:
+    return f"{spec.format(value['mean'])} ± {spec.format(value['std']).lstrip('+')}"

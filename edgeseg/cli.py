@@ -47,9 +47,11 @@ class Commands:
             print(json.dumps(scores, indent=2))
             return
         boundary = scores["boundary_f1"]
-        print(f"{scores['model']}: mIoU {scores['miou']:.4f} on {scores['images']} {split} images "
-              f"(scored at {scores['resolution']} resolution), pixel accuracy {scores['pixel_accuracy']:.4f}, "
-              f"boundary F1 {'n/a' if boundary is None else format(boundary, '.4f')}")
+        print(
+            f"{scores['model']}: mIoU {scores['miou']:.4f} on {scores['images']} {split} images "
+            f"(scored at {scores['resolution']} resolution), pixel accuracy {scores['pixel_accuracy']:.4f}, "
+            f"boundary F1 {'n/a' if boundary is None else format(boundary, '.4f')}"
+        )
         for name, iou in zip(scores["classes"], scores["per_class_iou"]):
             print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
 
@@ -61,9 +63,18 @@ class Commands:
         found = profile_file(str(model), top=int(top))
         print(json.dumps(found, indent=2) if json_output else "\n".join(profile_lines(found)))
 
-    def demo(self, export: str, source: str = "0", save: str | None = None, no_window: bool = False,
-             threads: int = 2, max_frames: int | None = None, web: bool = False, host: str = "127.0.0.1",
-             port: int = 8000):
+    def demo(
+        self,
+        export: str,
+        source: str = "0",
+        save: str | None = None,
+        no_window: bool = False,
+        threads: int = 2,
+        max_frames: int | None = None,
+        web: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+    ):
         """Runs EXPORT (a run folder or a .tflite with its edgeseg.json) live on a camera, video or images.
 
         --source 0|video.mp4|images/|synthetic   what to segment: a camera index, a video, a folder
@@ -81,10 +92,18 @@ class Commands:
             return
         from edgeseg.demo.desktop import run_demo
 
-        stats = run_demo(str(export), source=str(source), save=None if save is None else str(save),
-                         window=not no_window, threads=int(threads), max_frames=max_frames)
-        print(f"demo: {stats.frames} frames, interpreter {stats.mean_inference_ms:.2f} ms/frame, "
-              f"{stats.fps:.1f} FPS overall" + (f"; saved to {save}" if save is not None else ""))
+        stats = run_demo(
+            str(export),
+            source=str(source),
+            save=None if save is None else str(save),
+            window=not no_window,
+            threads=int(threads),
+            max_frames=max_frames,
+        )
+        print(
+            f"demo: {stats.frames} frames, interpreter {stats.mean_inference_ms:.2f} ms/frame, "
+            f"{stats.fps:.1f} FPS overall" + (f"; saved to {save}" if save is not None else "")
+        )
 
     def schema(self):
         """Prints the recipe JSON Schema, for editors' completion and validation."""
@@ -115,7 +134,7 @@ def main(argv=None) -> int:
     except fire.core.FireExit as exit_:
         return exit_.code
     except BrokenPipeError:  # e.g. `edgeseg schema | head`
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - open until exit, as stdout was
         return 0
     return 0
 

@@ -7,10 +7,10 @@ The training stages (`train`, `distill`, `prune`, `cluster`) build and fit their
 strategy's scope; each hands the next stage a plain single-device copy, so saving, conversion and
 scoring never see distributed variables.
 
-Example:
-    >>> strategy = strategy_for(DistributeConfig(strategy="mirrored", devices=["/cpu:0", "/cpu:1"]))
-    >>> strategy.num_replicas_in_sync
-    2
+Example::
+
+    strategy = strategy_for(DistributeConfig(strategy="mirrored", devices=["/cpu:0", "/cpu:1"]))
+    strategy.num_replicas_in_sync
 """
 
 import json
@@ -48,8 +48,10 @@ def _split_cpu(devices: list[str]) -> None:
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * wanted)
     except RuntimeError:
-        raise EdgesegError(f"distribute.devices: {wanted} CPU devices need the CPU split before TensorFlow starts, "
-                           f"and it has already started in this process. Received: devices={devices}") from None
+        raise EdgesegError(
+            f"distribute.devices: {wanted} CPU devices need the CPU split before TensorFlow starts, "
+            f"and it has already started in this process. Received: devices={devices}"
+        ) from None
 
 
 def _check_tf_config() -> None:
@@ -59,5 +61,7 @@ def _check_tf_config() -> None:
     except (ValueError, KeyError, TypeError):
         cluster = None
     if not cluster:
-        raise EdgesegError("distribute.strategy multi_worker needs TF_CONFIG with a cluster and this worker's task "
-                           "(docs/TRAINING.md). Received: TF_CONFIG=" + repr(raw))
+        raise EdgesegError(
+            "distribute.strategy multi_worker needs TF_CONFIG with a cluster and this worker's task "
+            "(docs/TRAINING.md). Received: TF_CONFIG=" + repr(raw)
+        )

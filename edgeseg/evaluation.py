@@ -1,8 +1,9 @@
 """`evaluate`: score any segmentation `.tflite` or Keras model file on a dataset.
 
-Example:
-    >>> scores = evaluate(Path("runs/quickstart/model.tflite"), "recipes/quickstart.yaml")
-    >>> scores["miou"], scores["per_class_iou"]
+Example::
+
+    scores = evaluate(Path("runs/quickstart/model.tflite"), "recipes/quickstart.yaml")
+    scores["miou"], scores["per_class_iou"]
 """
 
 from pathlib import Path
@@ -10,7 +11,8 @@ from pathlib import Path
 from edgeseg.data import load_split
 from edgeseg.errors import DataError, ModelError
 from edgeseg.recipe import Recipe, load_recipe, parse_data
-from edgeseg.scoring import KerasSegmenter, score_split
+from edgeseg.scoring import score_split
+from edgeseg.segmenter import KerasSegmenter
 
 KERAS_SUFFIXES = (".keras", ".h5")
 
@@ -49,14 +51,15 @@ def _segmenter(model: Path, threads: int):
             raise ModelError(f"{model}: model file not found")
         segmenter = TFLiteSegmenter(model, threads=threads)
         if segmenter.outputs_labels:
-            from edgeseg.demo.contract import load_export
+            from edgeseg.contract import load_export
 
             # Class ids do not say how many classes there are; the export's description does.
             return segmenter, segmenter.input_size, len(load_export(model).class_names)
         output_shape = segmenter.output["shape"]
         if len(output_shape) != 4:
-            raise ModelError(f"{model}: expected logits [1, H, W, C] or class ids [1, H, W]. "
-                             f"Received: output shape {list(output_shape)}")
+            raise ModelError(
+                f"{model}: expected logits [1, H, W, C] or class ids [1, H, W]. Received: output shape {list(output_shape)}"
+            )
         return segmenter, segmenter.input_size, int(output_shape[-1])
     if model.suffix in KERAS_SUFFIXES or model.is_dir():
         from edgeseg.models.io import load_model
@@ -76,4 +79,3 @@ def _data_config(data, input_size, num_classes: int):
     if path.is_dir():
         return parse_data({"format": "folder", "root": str(path), **size}, source=str(path))
     raise DataError(f"{data}: expected a recipe .yaml, a dataset folder or 'synthetic'")
-

@@ -11,9 +11,10 @@ from pathlib import Path
 def atomic_path(path: Path):
     """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
 
-    Example:
-        >>> with atomic_path(Path("model.keras")) as temporary:
-        ...     model.save(temporary)
+    Example::
+
+        with atomic_path(Path("model.keras")) as temporary:
+            model.save(temporary)
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

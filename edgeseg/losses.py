@@ -1,7 +1,8 @@
 """Per-pixel losses that skip `ignore_index` pixels.
 
-Example:
-    >>> loss = masked_cross_entropy(labels, logits, ignore_index=255)
+Example::
+
+    loss = masked_cross_entropy(labels, logits, ignore_index=255)
 """
 
 import numpy as np
@@ -37,9 +38,9 @@ def median_frequency_weights(labels: np.ndarray, num_classes: int, ignore_index:
     freq(c) is the class's pixels over all labeled pixels of the images where it appears; a class
     that never appears gets weight 1.
 
-    Example:
-        >>> median_frequency_weights(np.array([[[0, 0, 0, 1]]]), 2, 255)
-        [0.6666666666666666, 2.0]
+    Example::
+
+        median_frequency_weights(np.array([[[0, 0, 0, 1]]]), 2, 255)
     """
     labeled = labels != ignore_index
     frequencies = []
@@ -52,8 +53,16 @@ def median_frequency_weights(labels: np.ndarray, num_classes: int, ignore_index:
     return [float(median / f) if f else 1.0 for f in frequencies]
 
 
-def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int, temperature: float, kd_weight: float,
-                      kd_loss: str = "kl", unlabeled=None):
+def distillation_loss(
+    labels,
+    student_logits,
+    teacher_logits,
+    ignore_index: int,
+    temperature: float,
+    kd_weight: float,
+    kd_loss: str = "kl",
+    unlabeled=None,
+):
     """`(1 - kd_weight) * CE(labels) + kd_weight * T^2 * KD(teacher, student)`.
 
     `kl`: KL(softmax(t/T) || softmax(s/T)) over classes, per pixel, averaged over the same labeled
@@ -69,8 +78,9 @@ def distillation_loss(labels, student_logits, teacher_logits, ignore_index: int,
         if unlabeled is not None:
             taught = taught | tf.cast(unlabeled, tf.bool)[:, None, None]
         taught = tf.cast(taught, student_logits.dtype)
-        kd = tf.reduce_sum(_kl(teacher_logits / temperature, student_logits / temperature, axis=-1) * taught) \
-            / tf.maximum(tf.reduce_sum(taught), 1.0)
+        kd = tf.reduce_sum(_kl(teacher_logits / temperature, student_logits / temperature, axis=-1) * taught) / tf.maximum(
+            tf.reduce_sum(taught), 1.0
+        )
     ce = masked_cross_entropy(labels, student_logits, ignore_index)
     return (1.0 - kd_weight) * ce + kd_weight * temperature**2 * kd
 
@@ -80,14 +90,16 @@ def channel_wise_divergence(student_logits, teacher_logits, temperature: float):
     averaged over channels and images: where in the image each class is, rather than which class
     each pixel is. Every pixel counts, since the softmax runs over the whole map.
 
-    Example:
-        >>> float(channel_wise_divergence(logits, logits, 4.0))
-        0.0
+    Example::
+
+        float(channel_wise_divergence(logits, logits, 4.0))
     """
     batch, channels = tf.shape(student_logits)[0], tf.shape(student_logits)[-1]
+
     # [N, H, W, C] -> [N, C, H*W]: one spatial distribution per image and channel.
     def per_channel(logits):
         return tf.reshape(tf.transpose(logits, [0, 3, 1, 2]), [batch, channels, -1]) / temperature
+
     return tf.reduce_mean(_kl(per_channel(teacher_logits), per_channel(student_logits), axis=-1))
 
 
@@ -102,8 +114,9 @@ def _kl(target_logits, predicted_logits, axis: int):
 class MaskedCrossEntropy(keras.losses.Loss):
     """`masked_cross_entropy` as a Keras loss, so a compiled model can still be saved."""
 
-    def __init__(self, ignore_index: int = 255, class_weights=None, hardest_fraction=None,
-                 name: str = "masked_cross_entropy", **kwargs):
+    def __init__(
+        self, ignore_index: int = 255, class_weights=None, hardest_fraction=None, name: str = "masked_cross_entropy", **kwargs
+    ):
         super().__init__(name=name, **kwargs)
         self.ignore_index, self.class_weights, self.hardest_fraction = ignore_index, class_weights, hardest_fraction
 
@@ -111,5 +124,9 @@ class MaskedCrossEntropy(keras.losses.Loss):
         return masked_cross_entropy(labels, logits, self.ignore_index, self.class_weights, self.hardest_fraction)
 
     def get_config(self):
-        return {**super().get_config(), "ignore_index": self.ignore_index, "class_weights": self.class_weights,
-                "hardest_fraction": self.hardest_fraction}
+        return {
+            **super().get_config(),
+            "ignore_index": self.ignore_index,
+            "class_weights": self.class_weights,
+            "hardest_fraction": self.hardest_fraction,
+        }

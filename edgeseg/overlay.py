@@ -1,8 +1,9 @@
 """Class colors and mask overlays: the post-processing contract every demo and report shares.
 
-Example:
-    >>> colors = class_colors(4)
-    >>> blended = overlay(image, labels, colors, alpha=0.5)
+Example::
+
+    colors = class_colors(4)
+    blended = overlay(image, labels, colors, alpha=0.5)
 """
 
 import numpy as np

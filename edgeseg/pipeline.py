@@ -1,9 +1,15 @@
 """The stage loop: one run folder, one record per stage, a report that is current after every stage.
 
-Example:
-    >>> result = run(load_recipe("recipes/quickstart.yaml"))
-    >>> result.model_path
-    PosixPath('runs/quickstart/model.tflite')
+Each stage's record carries its resume key (`stage_keys`): a hash of the previous stage's key and
+of exactly what the stage reads (its settings, inherited values included, and the recipe sections
+it declares in `edgeseg.stages.STAGES`). With `resume`, the leading stages whose folder holds a
+record with the same key are reused, so editing a value reruns the first stage that reads it and
+every stage after it.
+
+Example::
+
+    result = run(load_recipe("recipes/quickstart.yaml"))
+    result.model_path   # PosixPath('runs/quickstart/model.tflite')
 """
 
 import dataclasses
@@ -16,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from edgeseg.contract import DESCRIPTION_FILE, EXPORTED_FILES, LABELS_FILE, MODEL_FILE
 from edgeseg.data import load_split
 from edgeseg.data.folder import load_unlabeled_images
 from edgeseg.distribution import strategy_for
@@ -23,9 +30,9 @@ from edgeseg.errors import EdgesegError, VerificationError
 from edgeseg.files import write_json_atomic, write_text_atomic
 from edgeseg.models.copying import copy_model
 from edgeseg.models.zoo import model_from_spec
-from edgeseg.recipe import MODEL_CHANGING_STAGES
+from edgeseg.recipe import MODEL_CHANGING_STAGES, Recipe
 from edgeseg.report import write_report
-from edgeseg.stages import RESTORERS, STAGES
+from edgeseg.stages import STAGES
 from edgeseg.stages.base import PipelineState, StageContext, StageOutcome
 
 log = logging.getLogger("edgeseg")
@@ -43,7 +50,7 @@ class RunResult:
 
     @property
     def model_path(self) -> Path | None:
-        return self.run_dir / "model.tflite" if self.record("export") else None
+        return self.run_dir / MODEL_FILE if self.record("export") else None
 
     def summary_lines(self) -> list[str]:
         """What the CLI prints last: where the model is, and its mIoU next to the float model's."""
@@ -52,7 +59,7 @@ class RunResult:
         if self.model_path is not None:
             size = self.record("export")["bytes"]
             mode = self.record("quantize")["mode"]
-            lines.append(f"model: {self.model_path} ({mode}, {size / 1024:.1f} KiB) with labels.txt and edgeseg.json")
+            lines.append(f"model: {self.model_path} ({mode}, {size / 1024:.1f} KiB) with {LABELS_FILE} and {DESCRIPTION_FILE}")
         if verify is not None:
             lines.append(
                 f"val mIoU on {verify['quantized']['images']} images: {verify['mode']} .tflite {verify['quantized']['miou']:.4f} "
@@ -64,15 +71,14 @@ class RunResult:
         return lines
 
 
-EXPORTED_FILES = ("model.tflite", "labels.txt", "edgeseg.json")
-
-
-def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResult:
+def run(recipe: Recipe, runs_dir: str | Path = "runs", resume: bool = False, reuse_from=()) -> RunResult:
     """Runs every stage of `recipe` into `<runs_dir>/<recipe.name>/`; returns the records.
 
     A failed gate raises `VerificationError` after the report is written; any failure leaves the
     folders of the stages that completed, and a report that says which did. With `resume`, the
     leading stages whose record matches the recipe (same key) are reused from their folders.
+    `reuse_from` names other run folders whose completed stages with the same key are copied in
+    and reused (a benchmark's arms that share their first stages train them once).
     """
     data = recipe.data
     # First: splitting the CPU into logical devices must precede anything TensorFlow runs.
@@ -89,23 +95,42 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
     # Only now that data and teacher are known good is the previous run of this name touched.
     run_dir = Path(runs_dir) / recipe.name
-    records, state = _reused_stages(recipe, run_dir, state) if resume else ([], state)
+    keys = stage_keys(recipe)
     stages = recipe.stage_items()
+    reusable = _completed_stages(recipe, keys, ([run_dir] if resume else []) + [Path(folder) for folder in reuse_from])
     # Resuming keeps the folder of the first stage to rerun too: its training checkpoint, if its
     # key still matches, holds the epochs that stage completed.
-    kept = [stage_folder(index, name) for index, (name, _) in enumerate(stages[: len(records) + 1], start=1)]
+    kept = [folder.name for folder in reusable if folder.parent == run_dir]
+    if len(reusable) < len(stages):
+        kept.append(stage_folder(len(reusable) + 1, stages[len(reusable)][0]))
     try:
         _prepare_run_dir(run_dir, kept if resume else None)
+        for folder in reusable:
+            if folder.parent != run_dir:
+                log.info("%s: copied from %s", folder.name, folder.parent)
+                shutil.rmtree(run_dir / folder.name, ignore_errors=True)
+                shutil.copytree(folder, run_dir / folder.name)
         write_text_atomic(run_dir / "recipe.yaml", yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     except OSError as error:
         raise _write_error(error, run_dir) from None
-    ctx = StageContext(train, val, list(data.classes), data.batch_size, data.augment, recipe.seed, run_dir, recipe,
-                       strategy=strategy, unlabeled=unlabeled)
+    records, state = _restored(recipe, run_dir, len(reusable), state)
+    ctx = StageContext(
+        train,
+        val,
+        list(data.classes),
+        data.batch_size,
+        data.augment,
+        recipe.seed,
+        run_dir,
+        recipe,
+        strategy=strategy,
+        unlabeled=unlabeled,
+    )
     for index, (name, cfg) in enumerate(stages[len(records) :], start=len(records) + 1):
         stage_dir = run_dir / stage_folder(index, name)
         stage_dir.mkdir(parents=True, exist_ok=True)
         log.info("[%d/%d] %s", index, len(stages), name)
-        stage_ctx = dataclasses.replace(ctx, stage_dir=stage_dir, stage_key=stage_key(recipe, index))
+        stage_ctx = dataclasses.replace(ctx, stage_dir=stage_dir, stage_key=keys[index - 1])
         started = time.perf_counter()
         try:
             outcome = _run_stage(name, state, cfg, stage_ctx)
@@ -119,8 +144,11 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
             _report_if_possible(run_dir, recipe, records, "interrupted", f"interrupted during {name}")
             raise
         record = {
-            "stage": name, "index": index, "key": stage_ctx.stage_key,
-            "seconds": round(time.perf_counter() - started, 2), **outcome.record,
+            "stage": name,
+            "index": index,
+            "key": stage_ctx.stage_key,
+            "seconds": round(time.perf_counter() - started, 2),
+            **outcome.record,
         }
         write_json_atomic(stage_dir / "record.json", record)
         records.append(record)
@@ -137,18 +165,29 @@ def run(recipe, runs_dir: str | Path = "runs", resume: bool = False) -> RunResul
 def _run_stage(name: str, state: PipelineState, cfg, ctx: StageContext) -> StageOutcome:
     """Runs a stage; a training stage under the run's strategy, handing on a single-device copy."""
     if name not in MODEL_CHANGING_STAGES or ctx.recipe.distribute is None:
-        return STAGES[name](state, cfg, ctx)
+        return STAGES[name].apply(state, cfg, ctx)
     with ctx.strategy.scope():
-        outcome = STAGES[name](state, cfg, ctx)
+        outcome = STAGES[name].apply(state, cfg, ctx)
     return dataclasses.replace(outcome, state=dataclasses.replace(outcome.state, model=copy_model(outcome.state.model)))
 
 
-def stage_key(recipe, index: int) -> str:
-    """What stage `index` (1-based) depends on: seed, data, models and every stage up to it."""
+def stage_keys(recipe: Recipe) -> list[str]:
+    """Each stage's resume key, in recipe order: a hash of the previous key (the first stage's
+    previous key hashes the model it starts from, `teacher:`) and of what the stage reads: its
+    settings, with the values inherited from other sections, and the recipe sections
+    `STAGES[name].reads` names."""
     dumped = recipe.model_dump(mode="json")
-    inputs = {key: dumped[key] for key in ("seed", "data", "teacher", "student")}
-    inputs["stages"] = dumped["stages"][:index]
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+    key = _digest({"teacher": dumped["teacher"]})
+    keys = []
+    for name, settings in recipe.stage_items():
+        reads = {section: dumped[section] for section in STAGES[name].reads}
+        key = _digest({"previous": key, "stage": name, "settings": settings.model_dump(mode="json"), **reads})
+        keys.append(key)
+    return keys
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def stage_folder(index: int, name: str) -> str:
@@ -156,19 +195,41 @@ def stage_folder(index: int, name: str) -> str:
     return f"{index:02d}-{name}"
 
 
-def _reused_stages(recipe, run_dir: Path, state):
-    """The records and state of the leading stages a previous run of this recipe completed."""
-    records = []
+def _completed_stages(recipe: Recipe, keys: list[str], run_dirs: list[Path]) -> list[Path]:
+    """The folders of the leading stages of `recipe` that one of `run_dirs` completed with the same
+    key, the first run folder holding each stage winning; stages without a restorer end the list."""
+    found = []
     for index, (name, _) in enumerate(recipe.stage_items(), start=1):
+        if STAGES[name].restore is None:
+            break
+        folder = next(
+            (
+                run_dir / stage_folder(index, name)
+                for run_dir in run_dirs
+                if _record_key(run_dir / stage_folder(index, name)) == keys[index - 1]
+            ),
+            None,
+        )
+        if folder is None:
+            break
+        found.append(folder)
+    return found
+
+
+def _record_key(stage_dir: Path) -> str | None:
+    try:
+        return json.loads((stage_dir / "record.json").read_text()).get("key")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _restored(recipe: Recipe, run_dir: Path, count: int, state: PipelineState) -> tuple[list[dict], PipelineState]:
+    """The records and state after the first `count` stages, from their folders in `run_dir`."""
+    records = []
+    for index, (name, _) in enumerate(recipe.stage_items()[:count], start=1):
         stage_dir = run_dir / stage_folder(index, name)
-        record_path = stage_dir / "record.json"
-        if name not in RESTORERS or not record_path.is_file():
-            break
-        record = json.loads(record_path.read_text())
-        if record.get("key") != stage_key(recipe, index):
-            break
-        state = RESTORERS[name](state, stage_dir)
-        records.append(record)
+        state = STAGES[name].restore(state, stage_dir)
+        records.append(json.loads((stage_dir / "record.json").read_text()))
         log.info("[%d] %s reused from %s", index, name, stage_dir)
     return records, state
 

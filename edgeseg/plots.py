@@ -5,11 +5,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from edgeseg.files import atomic_path  # noqa: E402
-from edgeseg.overlay import overlay  # noqa: E402
+from edgeseg.files import atomic_path
+from edgeseg.overlay import overlay
 
 
 def plot_miou_vs_size(points: list[tuple[str, float, float]], path: Path) -> Path:
@@ -51,8 +51,9 @@ def plot_confusion(matrix, class_names, path: Path) -> Path:
     axes.imshow(rows, cmap="Blues", vmin=0, vmax=1)
     for (row, column), value in np.ndenumerate(rows):
         if value >= 0.005:
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                      color="white" if value > 0.5 else "black")
+            axes.text(
+                column, row, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "black"
+            )
     ticks = np.arange(len(class_names))
     axes.set_xticks(ticks, class_names, rotation=45, ha="right")
     axes.set_yticks(ticks, class_names)

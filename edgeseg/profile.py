@@ -6,9 +6,10 @@ output channels x output positions); resizes, adds and activations are cheap bes
 count 0. For a `.tflite`, the file's ops with their dtypes and the interpreter's measured latency:
 the LiteRT Python interpreter has no per-op timer, so per-op cost comes from the Keras model.
 
-Example:
-    >>> found = profile_model(build_model(ModelSpec(arch="lraspp"), (256, 256), 11))
-    >>> found["layers"][0]["layer"], found["macs"]
+Example::
+
+    found = profile_model(build_model(ModelSpec(arch="lraspp"), (256, 256), 11))
+    found["layers"][0]["layer"], found["macs"]
 """
 
 from pathlib import Path
@@ -23,21 +24,33 @@ def layer_costs(model) -> list[dict]:
         macs = _macs(layer)
         params = layer.count_params()
         if macs or params:
-            rows.append({"layer": layer.name, "type": type(layer).__name__, "output": list(layer.output_shape[1:]),
-                         "params": int(params), "macs": int(macs)})
+            rows.append(
+                {
+                    "layer": layer.name,
+                    "type": type(layer).__name__,
+                    "output": list(layer.output_shape[1:]),
+                    "params": int(params),
+                    "macs": int(macs),
+                }
+            )
     return sorted(rows, key=lambda row: (-row["macs"], -row["params"]))
 
 
 def profile_model(model, top: int | None = None) -> dict:
     """Totals and the `top` costliest layers of a Keras model.
 
-    Example:
-        >>> profile_model(model, top=5)["macs"]
-        151060480
+    Example::
+
+        profile_model(model, top=5)["macs"]
     """
     rows = layer_costs(model)
-    return {"model": model.name, "input": list(model.input_shape[1:]), "params": int(model.count_params()),
-            "macs": sum(row["macs"] for row in rows), "layers": rows[:top] if top else rows}
+    return {
+        "model": model.name,
+        "input": list(model.input_shape[1:]),
+        "params": int(model.count_params()),
+        "macs": sum(row["macs"] for row in rows),
+        "layers": rows[:top] if top else rows,
+    }
 
 
 def profile_file(path: str | Path, top: int | None = 15, threads: tuple[int, ...] = (1, 2)) -> dict:
@@ -51,23 +64,34 @@ def profile_file(path: str | Path, top: int | None = 15, threads: tuple[int, ...
 
     content = path.read_bytes()
     segmenter = TFLiteSegmenter(content, source=str(path))
-    return {"model": str(path), "bytes": len(content), "input": [*segmenter.input_size, 3],
-            "ops": segmenter.op_report()["ops"], "latency": latency_by_threads(content, list(threads), runs=30)}
+    return {
+        "model": str(path),
+        "bytes": len(content),
+        "input": [*segmenter.input_size, 3],
+        "ops": segmenter.op_report()["ops"],
+        "latency": latency_by_threads(content, list(threads), runs=30),
+    }
 
 
 def profile_lines(found: dict) -> list[str]:
     """The profile as a table for a terminal."""
     if "ops" in found:
         latency = ", ".join(f"{count} thread(s) {row['median_ms']:.2f} ms" for count, row in found["latency"].items())
-        lines = [f"{found['model']}: {found['bytes']:,} bytes, input {found['input']}, median latency {latency}",
-                 f"{'op':<24}{'count':>6}  dtypes"]
+        lines = [
+            f"{found['model']}: {found['bytes']:,} bytes, input {found['input']}, median latency {latency}",
+            f"{'op':<24}{'count':>6}  dtypes",
+        ]
         return lines + [f"{op['op']:<24}{op['count']:>6}  {', '.join(op['dtypes'])}" for op in found["ops"]]
-    lines = [f"{found['model']}: {found['params']:,} params, {found['macs'] / 1e6:,.1f} M MACs at input {found['input']}",
-             f"{'layer':<36}{'type':<22}{'output':<18}{'params':>10}{'M MACs':>10}{'share':>8}"]
+    lines = [
+        f"{found['model']}: {found['params']:,} params, {found['macs'] / 1e6:,.1f} M MACs at input {found['input']}",
+        f"{'layer':<36}{'type':<22}{'output':<18}{'params':>10}{'M MACs':>10}{'share':>8}",
+    ]
     for row in found["layers"]:
         share = row["macs"] / found["macs"] if found["macs"] else 0.0
-        lines.append(f"{row['layer'][:35]:<36}{row['type']:<22}{str(row['output']):<18}{row['params']:>10,}"
-                     f"{row['macs'] / 1e6:>10.2f}{share:>8.1%}")
+        lines.append(
+            f"{row['layer'][:35]:<36}{row['type']:<22}{str(row['output']):<18}{row['params']:>10,}"
+            f"{row['macs'] / 1e6:>10.2f}{share:>8.1%}"
+        )
     return lines
 
 

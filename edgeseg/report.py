@@ -5,16 +5,19 @@ Rewritten after every stage, so an interrupted or failed run still says what com
 
 from pathlib import Path
 
-from edgeseg import __version__
 from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.version import __version__
 
 SCORED_MODELS = (("float", "float Keras"), ("float_tflite", "float .tflite"), ("quantized", "{mode} .tflite"))
 
 
 def write_report(run_dir: Path, recipe, records: list[dict], status: str, error: str | None = None) -> None:
     """Writes both report files; `status` is running, completed, failed, gate_failed or interrupted."""
+    from edgeseg._keras import numeric_environment
+
     report = {
         "edgeseg_version": __version__,
+        "environment": numeric_environment(),
         "recipe": recipe.name,
         "recipe_hash": recipe.hash,
         "status": status,
@@ -43,7 +46,8 @@ def _markdown(report: dict, recipe) -> str:
     if report["error"]:
         lines += ["", f"Error: {report['error']}"]
     lines += [
-        "", "| # | stage | seconds | params | file | gzip | val mIoU | sparsity | max unique weights |",
+        "",
+        "| # | stage | seconds | params | file | gzip | val mIoU | sparsity | max unique weights |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for record in report["stages"]:
@@ -60,48 +64,69 @@ def _markdown(report: dict, recipe) -> str:
     if "plots" in report:
         lines += ["", "![mIoU vs size](plots/miou_vs_size.png)"]
     quantize = next((r for r in report["stages"] if r["stage"] == "quantize"), {})
-    lines += _quantize_section(quantize)
+    lines += quantize_section(quantize)
     verify = next((r for r in report["stages"] if r["stage"] == "verify"), None)
     if verify:
-        lines += _verification_section(verify, list(recipe.data.classes), quantize.get("float_layers", []),
-                                       quantize.get("kernels", {}).get("gzip_breakdown"))
+        lines += _verification_section(
+            verify, list(recipe.data.classes), quantize.get("float_layers", []), quantize.get("kernels", {}).get("gzip_breakdown")
+        )
     return "\n".join(lines) + "\n"
 
 
-def _quantize_section(quantize: dict) -> list[str]:
+def quantize_section(quantize: dict) -> list[str]:
     lines = []
     if "attempts" in quantize:
-        lines += ["", "### Quantization: mode auto", "",
-                  f"Attempts in order, each scored on the val split; the first within the budget ships: "
-                  f"**{quantize['attempt']}**.", "",
-                  "| attempt | mode | mIoU drop | file | seconds | detail |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "### Quantization: mode auto",
+            "",
+            f"Attempts in order, each scored on the val split; the first within the budget ships: **{quantize['attempt']}**.",
+            "",
+            "| attempt | mode | mIoU drop | file | seconds | detail |",
+            "|---|---|---|---|---|---|",
+        ]
         for row in quantize["attempts"]:
             if "skipped" in row:
                 lines.append(f"| {row['attempt']} | | | | | skipped: {row['skipped']} |")
                 continue
-            detail = ", ".join(filter(None, [
-                f"{row['calibration_images']} calibration images" if "calibration_images" in row else "",
-                f"in float: {', '.join(row['float_layers'])}" if "float_layers" in row else "",
-                f"QAT ({row['qat']['scheme']}, {len(row['qat']['epochs'])} epochs)" if "qat" in row else "",
-            ]))
-            lines.append(f"| {row['attempt']} | {row['mode']} | {row['miou_drop']:+.4f} | {_kib(row['bytes'])} "
-                         f"| {row['seconds']:.1f} | {detail} |")
+            detail = ", ".join(
+                filter(
+                    None,
+                    [
+                        f"{row['calibration_images']} calibration images" if "calibration_images" in row else "",
+                        f"in float: {', '.join(row['float_layers'])}" if "float_layers" in row else "",
+                        f"QAT ({row['qat']['scheme']}, {len(row['qat']['epochs'])} epochs)" if "qat" in row else "",
+                    ],
+                )
+            )
+            lines.append(
+                f"| {row['attempt']} | {row['mode']} | {row['miou_drop']:+.4f} | {_kib(row['bytes'])} "
+                f"| {row['seconds']:.1f} | {detail} |"
+            )
     elif "qat" in quantize:
         qat = quantize["qat"]
-        lines += ["", f"Quantization-aware training ({qat['scheme']}) for {len(qat['epochs'])} epochs before the "
-                      f"int8 conversion; val mIoU of the QAT model {qat['val_miou']:.4f}."]
+        lines += [
+            "",
+            f"Quantization-aware training ({qat['scheme']}) for {len(qat['epochs'])} epochs before the "
+            f"int8 conversion; val mIoU of the QAT model {qat['val_miou']:.4f}.",
+        ]
     return lines
 
 
-def _verification_section(verify: dict, class_names: list[str], float_layers: list[str],
-                          gzip_breakdown: dict | None) -> list[str]:
+def _verification_section(
+    verify: dict, class_names: list[str], float_layers: list[str], gzip_breakdown: dict | None
+) -> list[str]:
     mode = verify["mode"]
     resolution = "each label's own resolution" if verify["quantized"]["resolution"] == "label" else "model input resolution"
     lines = [
-        "", "## Verification", "",
+        "",
+        "## Verification",
+        "",
         f"Val split, {verify['quantized']['images']} images, scored at {resolution}; every .tflite figure comes from "
-        "running the file in the LiteRT interpreter.", "",
-        "| model | mIoU | pixel accuracy | mean class accuracy | boundary F1 |", "|---|---|---|---|---|",
+        "running the file in the LiteRT interpreter.",
+        "",
+        "| model | mIoU | pixel accuracy | mean class accuracy | boundary F1 |",
+        "|---|---|---|---|---|",
     ]
     for key, title in SCORED_MODELS:
         scores, title = verify[key], title.format(mode=mode)
@@ -110,48 +135,70 @@ def _verification_section(verify: dict, class_names: list[str], float_layers: li
             f"| {_value(scores['mean_class_accuracy'], '.4f')} | {_value(scores['boundary_f1'], '.4f')} |"
         )
     if "model_resolution" in verify["quantized"]:
-        lines += ["", f"At model input resolution: float mIoU {verify['float']['model_resolution']['miou']:.4f}, "
-                      f"{mode} mIoU {verify['quantized']['model_resolution']['miou']:.4f}."]
+        lines += [
+            "",
+            f"At model input resolution: float mIoU {verify['float']['model_resolution']['miou']:.4f}, "
+            f"{mode} mIoU {verify['quantized']['model_resolution']['miou']:.4f}.",
+        ]
     agreement = verify["agreement"]
-    logit_error = "" if agreement["max_logit_error"] is None else \
-        f"; logit error max {agreement['max_logit_error']:.3f}, mean {agreement['mean_logit_error']:.4f}"
+    logit_error = (
+        ""
+        if agreement["max_logit_error"] is None
+        else f"; logit error max {agreement['max_logit_error']:.3f}, mean {agreement['mean_logit_error']:.4f}"
+    )
     lines += [
-        "", f"- {mode} vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
+        "",
+        f"- {mode} vs float: mIoU drop {verify['miou_drop']:+.4f}; the argmax agrees on "
         f"{agreement['pixel_agreement']:.2%} of pixels{logit_error}",
         f"- {mode} file: {_kib(verify['bytes'])} ({_kib(verify['gzip_bytes'])} gzip)"
-        + (f"; the interpreter adds {verify['memory_kib']} KiB of resident memory" if verify.get("memory_kib") is not None else ""),
+        + (
+            f"; the interpreter adds {verify['memory_kib']} KiB of resident memory"
+            if verify.get("memory_kib") is not None
+            else ""
+        ),
     ]
     if gzip_breakdown is not None:
         lines.append(
             f"- its gzip, by part: pruned and clustered kernels {_kib(gzip_breakdown['compressed_kernels'])}, other "
             f"kernels {_kib(gzip_breakdown['other_kernels'])}, biases, quantization scales and graph "
             f"{_kib(gzip_breakdown['biases_scales_and_graph'])}; floor {_kib(gzip_breakdown['floor'])} (the same file "
-            "with the pruned and clustered kernels all zeros: no more pruning or clustering of them goes below it)")
+            "with the pruned and clustered kernels all zeros: no more pruning or clustering of them goes below it)"
+        )
     for threads, latency in verify["latency"].items():
-        lines.append(f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
-                     f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)")
+        lines.append(
+            f"- latency, {threads} thread(s): median {latency['median_ms']:.2f} ms, "
+            f"p90 {latency['p90_ms']:.2f} ms over {latency['runs']} invokes (this machine's CPU)"
+        )
     lines.append(f"- gates: {'; '.join(verify['failed_gates']) or 'all passed'}")
     lines += _ops_section(verify["op_report"], full_integer=mode == "int8", float_layers=float_layers)
     if "quantization_debug" in verify:
-        lines += _debug_section(verify["quantization_debug"])
+        lines += debug_section(verify["quantization_debug"])
     lines += ["", f"| class | float IoU | {mode} IoU | drop |", "|---|---|---|---|"]
-    for name, f_iou, q_iou, drop in zip(class_names, verify["float"]["per_class_iou"], verify["quantized"]["per_class_iou"],
-                                         verify["class_iou_drop"]):
+    for name, f_iou, q_iou, drop in zip(
+        class_names, verify["float"]["per_class_iou"], verify["quantized"]["per_class_iou"], verify["class_iou_drop"]
+    ):
         lines.append(f"| {name} | {_value(f_iou, '.4f')} | {_value(q_iou, '.4f')} | {_value(drop, '+.4f')} |")
     lines += [""] + [f"![{Path(plot).stem}]({plot})" for plot in verify["plots"]]
     return lines
 
 
-def _debug_section(debug: dict) -> list[str]:
+def debug_section(debug: dict) -> list[str]:
     lines = [
-        "", "### Where int8 loses accuracy (quantization debugger)", "",
+        "",
+        "### Where int8 loses accuracy (quantization debugger)",
+        "",
         "Error of each quantized tensor against float on the calibration images, in quantization steps "
         "(RMSE / scale; plain rounding is about 0.29). Models with float input and output, so their "
-        f"mIoU compares with the int8 figure of this table, {debug['int8_miou']:.4f}.", "",
-        "| layer | op | RMSE / scale | max abs error | mIoU with the layer in float | gain |", "|---|---|---|---|---|---|",
+        f"mIoU compares with the int8 figure of this table, {debug['int8_miou']:.4f}.",
+        "",
+        "| layer | op | RMSE / scale | max abs error | mIoU with the layer in float | gain |",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {row['layer']} | {row['op']} | {row['rmse_over_scale']:.3f} | {row['max_abs_error']:.4f} "
-              f"| {row['miou_with_layer_in_float']:.4f} | {row['miou_gain']:+.4f} |" for row in debug["layers"]]
+    lines += [
+        f"| {row['layer']} | {row['op']} | {row['rmse_over_scale']:.3f} | {row['max_abs_error']:.4f} "
+        f"| {row['miou_with_layer_in_float']:.4f} | {row['miou_gain']:+.4f} |"
+        for row in debug["layers"]
+    ]
     return lines
 
 
@@ -160,13 +207,17 @@ def _ops_section(op_report: dict, full_integer: bool, float_layers: list[str]) -
     lines += [f"| {op['op']} | {op['count']} | {', '.join(op['dtypes'])} |" for op in op_report["ops"]]
     lines.append("")
     if full_integer and op_report["float_ops"] and float_layers:
-        lines.append(f"- float ops in the int8 model: {', '.join(op_report['float_ops'])}, for the layers `mode: auto` "
-                     f"kept in float: {', '.join(float_layers)}")
+        lines.append(
+            f"- float ops in the int8 model: {', '.join(op_report['float_ops'])}, for the layers `mode: auto` "
+            f"kept in float: {', '.join(float_layers)}"
+        )
     elif full_integer and op_report["float_ops"]:
         lines.append(f"- **warning**: float ops in the int8 model: {', '.join(op_report['float_ops'])}")
     if op_report["not_gpu_delegate_ops"]:
-        lines.append(f"- **note**: not in the GPU delegate's documented op list (these run on the CPU when the GPU "
-                     f"delegate is used): {', '.join(op_report['not_gpu_delegate_ops'])}")
+        lines.append(
+            f"- **note**: not in the GPU delegate's documented op list (these run on the CPU when the GPU "
+            f"delegate is used): {', '.join(op_report['not_gpu_delegate_ops'])}"
+        )
     return lines
 
 

@@ -1,9 +1,10 @@
-"""One evaluator for Keras models and `.tflite` files: same images, same metric code.
+"""One evaluator for Keras models and `.tflite` files (any `edgeseg.segmenter.Segmenter`): same
+images, same metric code.
 
-Example:
-    >>> scores = score_split(KerasSegmenter(model), val, num_classes=4)
-    >>> scores["miou"], scores["boundary_f1"]
-    (0.74, 0.61)
+Example::
+
+    scores = score_split(KerasSegmenter(model), val, num_classes=4)
+    scores["miou"], scores["boundary_f1"]
 """
 
 import cv2
@@ -12,35 +13,7 @@ import numpy as np
 from edgeseg.data.split import SegmentationSplit
 from edgeseg.metrics import boundary_counts, boundary_f1, confusion_matrix, segmentation_scores
 from edgeseg.progress import progress
-
-CHUNK = 16
-
-
-class KerasSegmenter:
-    """Runs a Keras segmentation model (logits or, see `edgeseg.models.labels`, class ids out) in
-    inference mode."""
-
-    def __init__(self, model, batch_size: int = CHUNK):
-        from edgeseg._keras import tf
-
-        self.model, self.batch_size, self._tf = model, batch_size, tf
-        self._logits = tf.function(lambda images: model(images, training=False))
-
-    @property
-    def outputs_labels(self) -> bool:
-        return len(self.model.output_shape) == 3
-
-    def predict_logits(self, images: np.ndarray) -> np.ndarray:
-        """Float logits [N, H, W, C] (class ids [N, H, W] for a labels model) for RGB uint8 images [N, H, W, 3]."""
-        batches = [
-            self._logits(self._tf.constant(images[start : start + self.batch_size], self._tf.float32)).numpy()
-            for start in range(0, len(images), self.batch_size)
-        ]
-        return np.concatenate(batches)
-
-    def predict_labels(self, images: np.ndarray) -> np.ndarray:
-        outputs = self.predict_logits(images)
-        return outputs if self.outputs_labels else outputs.argmax(axis=-1).astype(np.uint8)
+from edgeseg.segmenter import CHUNK
 
 
 def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str = "scoring") -> dict:
@@ -68,10 +41,21 @@ def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str
             edges += boundary_counts(truth, guess, split.ignore_index)
     model_scores = segmentation_scores(at_model)
     if split.native_labels is None:
-        return {**model_scores, "resolution": "model", "boundary_f1": boundary_f1(edges),
-                "confusion_matrix": at_model.tolist(), "images": len(split)}
-    return {**segmentation_scores(at_label), "resolution": "label", "boundary_f1": boundary_f1(edges),
-            "confusion_matrix": at_label.tolist(), "images": len(split), "model_resolution": model_scores}
+        return {
+            **model_scores,
+            "resolution": "model",
+            "boundary_f1": boundary_f1(edges),
+            "confusion_matrix": at_model.tolist(),
+            "images": len(split),
+        }
+    return {
+        **segmentation_scores(at_label),
+        "resolution": "label",
+        "boundary_f1": boundary_f1(edges),
+        "confusion_matrix": at_label.tolist(),
+        "images": len(split),
+        "model_resolution": model_scores,
+    }
 
 
 def upsampled_labels(output: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -82,3 +66,32 @@ def upsampled_labels(output: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     logits = output
     channels = [cv2.resize(logits[..., c], (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) for c in range(logits.shape[-1])]
     return np.argmax(np.stack(channels, axis=-1), axis=-1)
+
+
+def agreement(reference, candidate, images: np.ndarray) -> dict:
+    """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel
+    (agreement only, when `candidate` outputs class ids)."""
+    if candidate.outputs_labels:
+        agreeing = sum(
+            int(
+                np.count_nonzero(
+                    reference.predict_labels(images[start : start + CHUNK])
+                    == candidate.predict_labels(images[start : start + CHUNK])
+                )
+            )
+            for start in range(0, len(images), CHUNK)
+        )
+        return {"pixel_agreement": agreeing / images[..., 0].size, "max_logit_error": None, "mean_logit_error": None}
+    agreeing, pixels, max_error, error_sum = 0, 0, 0.0, 0.0
+    for start in range(0, len(images), CHUNK):
+        expected = reference.predict_logits(images[start : start + CHUNK])
+        received = candidate.predict_logits(images[start : start + CHUNK])
+        agreeing += int(np.count_nonzero(expected.argmax(-1) == received.argmax(-1)))
+        pixels += expected.shape[0] * expected.shape[1] * expected.shape[2]
+        difference = np.abs(expected - received)
+        max_error, error_sum = max(max_error, float(difference.max())), error_sum + float(difference.sum())
+    return {
+        "pixel_agreement": agreeing / pixels,
+        "max_logit_error": max_error,
+        "mean_logit_error": error_sum / (pixels * expected.shape[-1]),
+    }

@@ -1,9 +1,9 @@
 """Running `.tflite` files with the LiteRT interpreter: predictions, op listing, latency.
 
-Example:
-    >>> segmenter = TFLiteSegmenter(Path("runs/quickstart/model.tflite"), threads=2)
-    >>> segmenter.predict_labels(images).shape
-    (96, 64, 64)
+Example::
+
+    segmenter = TFLiteSegmenter(Path("runs/quickstart/model.tflite"), threads=2)
+    segmenter.predict_labels(images).shape
 """
 
 import subprocess
@@ -24,12 +24,36 @@ INTEGER_TYPES = (np.int8, np.uint8, np.int16)
 OUTPUT_CHANNEL_AXIS_BY_KERNEL_OP = {"CONV_2D": 0, "FULLY_CONNECTED": 0, "DEPTHWISE_CONV_2D": 3}
 # Ops in the TFLite GPU delegate guide's list of supported ops (float16/float32), plus the
 # quantize/dequantize pair its quantized-model support adds. Anything else falls back to the CPU.
-GPU_DELEGATE_OPS = frozenset({
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "EXP", "FULLY_CONNECTED",
-    "LOGICAL_AND", "LOGISTIC", "LSTM", "MAX_POOL_2D", "MAXIMUM", "MINIMUM", "MUL", "PAD", "PRELU", "RELU",
-    "RELU6", "RESHAPE", "RESIZE_BILINEAR", "SOFTMAX", "STRIDED_SLICE", "SUB", "TRANSPOSE_CONV",
-    "QUANTIZE", "DEQUANTIZE",
-})
+GPU_DELEGATE_OPS = frozenset(
+    {
+        "ADD",
+        "AVERAGE_POOL_2D",
+        "CONCATENATION",
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "EXP",
+        "FULLY_CONNECTED",
+        "LOGICAL_AND",
+        "LOGISTIC",
+        "LSTM",
+        "MAX_POOL_2D",
+        "MAXIMUM",
+        "MINIMUM",
+        "MUL",
+        "PAD",
+        "PRELU",
+        "RELU",
+        "RELU6",
+        "RESHAPE",
+        "RESIZE_BILINEAR",
+        "SOFTMAX",
+        "STRIDED_SLICE",
+        "SUB",
+        "TRANSPOSE_CONV",
+        "QUANTIZE",
+        "DEQUANTIZE",
+    }
+)
 
 
 class TFLiteSegmenter:
@@ -85,16 +109,20 @@ class TFLiteSegmenter:
 
     def latency_ms(self, runs: int = 30, warmup: int = 5) -> dict:
         """Median and p90 of `runs` timed invokes after `warmup` untimed ones."""
+        self.timed_invokes(warmup)
+        times = self.timed_invokes(runs)
+        return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)), "runs": runs}
+
+    def timed_invokes(self, runs: int) -> list[float]:
+        """Milliseconds of each of `runs` invokes on the same (black) image."""
         image = np.zeros((*self.input_size, 3), np.uint8)
         self.interpreter.set_tensor(self.input["index"], self._to_input(image)[None])
-        for _ in range(warmup):
-            self.interpreter.invoke()
         times = []
         for _ in range(runs):
             start = time.perf_counter()
             self.interpreter.invoke()
             times.append((time.perf_counter() - start) * 1000)
-        return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)), "runs": runs}
+        return times
 
     def op_summary(self) -> list[dict]:
         """Each op of the file (as written, before any delegate) with its input and output dtypes."""
@@ -136,9 +164,9 @@ class TFLiteSegmenter:
         layers (a depthwise kernel with its BatchNorm); the name chosen is the first of those
         layers in `layer_names`, when given.
 
-        Example:
-            >>> TFLiteSegmenter(Path("model.tflite")).kernel_stats()["block1_project_conv"]["sparsity"]
-            0.5
+        Example::
+
+            TFLiteSegmenter(Path("model.tflite")).kernel_stats()["block1_project_conv"]["sparsity"]
         """
         return {
             name: {
@@ -154,10 +182,10 @@ class TFLiteSegmenter:
         zeros, everything else (biases, quantization parameters, graph) as written. Its gzip size is
         the floor that no more pruning or clustering of those layers can go below.
 
-        Example:
-            >>> zeroed = segmenter.with_kernels_zeroed(["block1_project_conv"])
-            >>> content_sizes(zeroed)["gzip_bytes"] < content_sizes(segmenter.content)["gzip_bytes"]
-            True
+        Example::
+
+            zeroed = segmenter.with_kernels_zeroed(["block1_project_conv"])
+            content_sizes(zeroed)["gzip_bytes"] < content_sizes(segmenter.content)["gzip_bytes"]
         """
         wanted = None if layer_names is None else set(layer_names)
         content = bytearray(self.content)
@@ -174,12 +202,14 @@ class TFLiteSegmenter:
             start = content.find(stored)
             if start < 0:
                 raise ModelError(f"{self.source}: the kernel of {name} is not stored as one piece of the file")
-            content[start:start + len(stored)] = bytes(len(stored))
+            content[start : start + len(stored)] = bytes(len(stored))
             zeroed.add(stored)
         missing = sorted((wanted or set()) - found)
         if missing:
-            raise ModelError(f"{self.source}: no convolution or fully connected op has the kernel of "
-                             f"{', '.join(missing)}. Received: layer_names={sorted(wanted)}")
+            raise ModelError(
+                f"{self.source}: no convolution or fully connected op has the kernel of "
+                f"{', '.join(missing)}. Received: layer_names={sorted(wanted)}"
+            )
         return bytes(content)
 
     def _stored_kernels(self, layer_names=None):
@@ -229,6 +259,32 @@ def _float_ops(summary: list[dict]) -> list[str]:
 def latency_by_threads(model: bytes, threads: list[int], runs: int = 30) -> dict[str, dict]:
     """Median and p90 invoke latency for each thread count, keyed "1", "2", ..."""
     return {str(count): TFLiteSegmenter(model, threads=count).latency_ms(runs=runs) for count in sorted(set(threads))}
+
+
+def alternating_latency(
+    models: dict[str, bytes], threads=(1, 2), rounds: int = 20, runs: int = 10, warmup: int = 5
+) -> dict[str, dict[str, float]]:
+    """Median invoke latency in ms of each model, per thread count ("1", "2", ...), the models timed
+    alternately: `rounds` rounds of `runs` invokes of each model in turn, after `warmup` untimed
+    ones. Load on the machine and CPU clocks that drift then hit every model alike, so their ratios
+    hold where absolute times do not.
+
+    Example::
+
+        alternating_latency({"naive": naive_bytes, "pruned": pruned_bytes})["pruned"]["2"]
+    """
+    result: dict[str, dict[str, float]] = {name: {} for name in models}
+    for count in threads:
+        segmenters = {name: TFLiteSegmenter(content, threads=count) for name, content in models.items()}
+        times: dict[str, list[float]] = {name: [] for name in models}
+        for segmenter in segmenters.values():
+            segmenter.timed_invokes(warmup)
+        for _ in range(rounds):
+            for name, segmenter in segmenters.items():
+                times[name] += segmenter.timed_invokes(runs)
+        for name in models:
+            result[name][str(count)] = float(np.median(times[name]))
+    return result
 
 
 def interpreter_memory_kib(model: bytes) -> int | None:

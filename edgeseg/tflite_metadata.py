@@ -3,10 +3,10 @@
 Entries are stored in the flatbuffer's standard `metadata` list (name + buffer), which any
 flatbuffer reader can list; the interpreter ignores them, so predictions are unchanged.
 
-Example:
-    >>> tagged = embed_metadata(model_bytes, {"labels.txt": b"sky\nroad\n"})
-    >>> read_metadata(tagged)["labels.txt"]
-    b'sky\nroad\n'
+Example::
+
+    tagged = embed_metadata(model_bytes, {"labels.txt": b"sky\nroad\n"})
+    read_metadata(tagged)["labels.txt"]
 """
 
 from edgeseg._keras import native_stderr_silenced

@@ -4,10 +4,10 @@ Measured on the file itself: it is gzipped whole, then with the pruned and clust
 to zeros, then with every kernel set to zeros. What is left at the end (int32 biases, per-channel
 quantization scales and zero points, the graph) no kernel compression touches.
 
-Example:
-    >>> parts = gzip_breakdown(TFLiteSegmenter(Path("model.tflite")), compressed_layers(float_model))
-    >>> parts["floor"] == parts["other_kernels"] + parts["biases_scales_and_graph"]
-    True
+Example::
+
+    parts = gzip_breakdown(TFLiteSegmenter(Path("model.tflite")), compressed_layers(float_model))
+    parts["floor"] == parts["other_kernels"] + parts["biases_scales_and_graph"]
 """
 
 from edgeseg.files import content_sizes

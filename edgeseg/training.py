@@ -4,8 +4,9 @@ Every epoch ends with a checkpoint in `<stage_dir>/checkpoint/` (weights, optimi
 history, best weights), so a stage killed at epoch k resumes at epoch k+1 with `--resume` and ends
 with the same weights as an uninterrupted run. The checkpoint is removed once the stage is done.
 
-Example:
-    >>> history = fit_segmentation(model, model, cfg=TrainConfig(epochs=3), ctx=ctx)
+Example::
+
+    history = fit_segmentation(model, model, cfg=TrainConfig(epochs=3), ctx=ctx)
 """
 
 import json
@@ -17,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg._keras import keras, tf
-from edgeseg.files import atomic_path, write_json_atomic
 from edgeseg.data.pipeline import steps_per_epoch, training_batches
 from edgeseg.errors import EdgesegError
-from edgeseg.scoring import KerasSegmenter, score_split
+from edgeseg.files import atomic_path, write_json_atomic
 from edgeseg.losses import MaskedCrossEntropy, median_frequency_weights
+from edgeseg.scoring import score_split
+from edgeseg.segmenter import KerasSegmenter
 
 log = logging.getLogger("edgeseg")
 
@@ -34,9 +36,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
     leaves a complete earlier set (two TensorFlow checkpoints are kept; older weight files are
     removed only once the new progress is written).
 
-    Example:
-        >>> checkpoint = EpochCheckpoint(stage_dir / "checkpoint", ctx.stage_key, model, optimizer, validation)
-        >>> epochs_done = checkpoint.restore()   # 0 when there is nothing of this stage to resume
+    Example::
+
+        checkpoint = EpochCheckpoint(stage_dir / "checkpoint", ctx.stage_key, model, optimizer, validation)
+        epochs_done = checkpoint.restore()   # 0 when there is nothing of this stage to resume
     """
 
     def __init__(self, folder, key: str, scored_model, optimizer, validation):
@@ -76,8 +79,10 @@ class EpochCheckpoint(keras.callbacks.Callback):
         try:
             self.checkpoint.read(prefix).assert_existing_objects_matched()
         except (tf.errors.OpError, AssertionError, ValueError) as error:
-            raise EdgesegError(f"{prefix}: unreadable training checkpoint ({str(error).splitlines()[0][:160]}); "
-                               f"delete {self.folder} to start the stage over") from None
+            raise EdgesegError(
+                f"{prefix}: unreadable training checkpoint ({str(error).splitlines()[0][:160]}); "
+                f"delete {self.folder} to start the stage over"
+            ) from None
         validation = self.validation
         validation.history, validation.best_weights = progress["history"], best_weights
         validation.best_miou, validation.best_epoch = progress["best_miou"], progress["best_epoch"]
@@ -87,15 +92,21 @@ class EpochCheckpoint(keras.callbacks.Callback):
         validation = self.validation
         best_weights_file = f"best_weights-{validation.best_epoch}.npz" if validation.keep_best else None
         if validation.keep_best and validation.best_epoch == epoch + 1:
-            with atomic_path(self.folder / best_weights_file) as temporary:
-                with open(temporary, "wb") as file:
-                    np.savez(file, **{f"w{i}": w for i, w in enumerate(validation.best_weights)})
+            with atomic_path(self.folder / best_weights_file) as temporary, open(temporary, "wb") as file:
+                np.savez(file, **{f"w{i}": w for i, w in enumerate(validation.best_weights)})
         saved = self.manager.save(checkpoint_number=epoch + 1)
-        write_json_atomic(self.progress_path, {
-            "key": self.key, "epochs_done": epoch + 1, "checkpoint": Path(saved).name,
-            "best_weights": best_weights_file, "history": validation.history,
-            "best_miou": validation.best_miou, "best_epoch": validation.best_epoch,
-        })
+        write_json_atomic(
+            self.progress_path,
+            {
+                "key": self.key,
+                "epochs_done": epoch + 1,
+                "checkpoint": Path(saved).name,
+                "best_weights": best_weights_file,
+                "history": validation.history,
+                "best_miou": validation.best_miou,
+                "best_epoch": validation.best_epoch,
+            },
+        )
         for stale in self.folder.glob("best_weights-*.npz"):
             if stale.name != best_weights_file:
                 stale.unlink()
@@ -119,8 +130,14 @@ class ValidationMiou(keras.callbacks.Callback):
             self.best_miou, self.best_epoch = miou, epoch + 1
             if self.keep_best:
                 self.best_weights = self.scored_model.get_weights()
-        log.info("  epoch %d: loss %.4f, val mIoU %.4f (best %.4f at epoch %d)", epoch + 1,
-                 self.history[-1]["loss"], miou, self.best_miou, self.best_epoch)
+        log.info(
+            "  epoch %d: loss %.4f, val mIoU %.4f (best %.4f at epoch %d)",
+            epoch + 1,
+            self.history[-1]["loss"],
+            miou,
+            self.best_miou,
+            self.best_epoch,
+        )
         if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             log.info("  early stopping: no better val mIoU for %d epochs", self.patience)
             self.model.stop_training = True
@@ -145,18 +162,25 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     trainer.compile(optimizer=_optimizer(cfg, steps), loss=loss)
     validation = ValidationMiou(scored_model, ctx, keep_best, getattr(cfg, "early_stopping", None))
     # Only a stage of a run has a key; a bare call (a notebook, a test) leaves no checkpoint behind.
-    checkpoints = [EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)] \
-        if ctx.stage_key else []
+    checkpoints = (
+        [EpochCheckpoint(ctx.stage_dir / "checkpoint", ctx.stage_key, scored_model, trainer.optimizer, validation)]
+        if ctx.stage_key
+        else []
+    )
     epochs_done = checkpoints[0].restore() if checkpoints else 0
     if epochs_done:
         log.info("  resuming at epoch %d of %d from %s", epochs_done + 1, cfg.epochs, checkpoints[0].folder)
-    logging_callbacks = [keras.callbacks.TensorBoard(str(ctx.stage_dir / "logs"), write_graph=False, profile_batch=0)] \
-        if cfg.tensorboard else []
-    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps,
-                               extras=extras)
+    logging_callbacks = (
+        [keras.callbacks.TensorBoard(str(ctx.stage_dir / "logs"), write_graph=False, profile_batch=0)] if cfg.tensorboard else []
+    )
+    batches = training_batches(ctx.train, ctx.batch_size, ctx.augment, ctx.seed, skip_batches=epochs_done * steps, extras=extras)
     trainer.fit(
-        batches, epochs=cfg.epochs, initial_epoch=epochs_done, steps_per_epoch=steps,
-        callbacks=[*callbacks, validation, *logging_callbacks, *checkpoints], verbose=1 if sys.stderr.isatty() else 0,
+        batches,
+        epochs=cfg.epochs,
+        initial_epoch=epochs_done,
+        steps_per_epoch=steps,
+        callbacks=[*callbacks, validation, *logging_callbacks, *checkpoints],
+        verbose=1 if sys.stderr.isatty() else 0,
     )
     for checkpoint in checkpoints:
         shutil.rmtree(checkpoint.folder, ignore_errors=True)
@@ -194,21 +218,24 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 def learning_rate_schedule(cfg, steps_per_epoch: int):
     """The stage's learning rate per optimizer step: warm-up, then cosine, poly or constant.
 
-    Example:
-        >>> schedule = learning_rate_schedule(TrainConfig(epochs=10, warmup_epochs=1, schedule="poly"), 50)
-        >>> float(schedule(25))  # half-way through warm-up
-        0.001
+    Example::
+
+        schedule = learning_rate_schedule(TrainConfig(epochs=10, warmup_epochs=1, schedule="poly"), 50)
+        float(schedule(25))  # half-way through warm-up
     """
     warmup_steps = cfg.warmup_epochs * steps_per_epoch
     decay_steps = max(1, cfg.epochs * steps_per_epoch - warmup_steps)
     if cfg.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=0.0 if warmup_steps else cfg.lr, decay_steps=decay_steps,
-            warmup_target=cfg.lr if warmup_steps else None, warmup_steps=warmup_steps,
+            initial_learning_rate=0.0 if warmup_steps else cfg.lr,
+            decay_steps=decay_steps,
+            warmup_target=cfg.lr if warmup_steps else None,
+            warmup_steps=warmup_steps,
         )
     if not warmup_steps:
-        return keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps, 0.0, power=0.9) \
-            if cfg.schedule == "poly" else cfg.lr
+        return (
+            keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps, 0.0, power=0.9) if cfg.schedule == "poly" else cfg.lr
+        )
     final = 0.0 if cfg.schedule == "poly" else cfg.lr
     return WarmUp(cfg.lr, warmup_steps, keras.optimizers.schedules.PolynomialDecay(cfg.lr, decay_steps, final, power=0.9))
 

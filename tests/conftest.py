@@ -15,8 +15,15 @@ def _context(folder, recipe_dict):
     stage_dir = folder / "01-stage"
     stage_dir.mkdir()
     return StageContext(
-        load_split(data, "train", 0), load_split(data, "val", 0), list(data.classes), data.batch_size,
-        data.augment, 0, folder, recipe, stage_dir,
+        load_split(data, "train", 0),
+        load_split(data, "val", 0),
+        list(data.classes),
+        data.batch_size,
+        data.augment,
+        0,
+        folder,
+        recipe,
+        stage_dir,
     )
 
 
@@ -81,8 +88,10 @@ def tiny_labels_export(tiny_export, tmp_path_factory):
     import edgeseg
     from edgeseg.recipe import parse_recipe
 
-    recipe = tiny_recipe_dict(name="labels", teacher={"path": str(tiny_export / "01-train" / "model.keras")},
-                              stages=[{"quantize": {"calibration_images": 16}}, {"verify": {"gallery_images": 0}},
-                                      {"export": {"output": "labels"}}])
+    recipe = tiny_recipe_dict(
+        name="labels",
+        teacher={"path": str(tiny_export / "01-train" / "model.keras")},
+        stages=[{"quantize": {"calibration_images": 16}}, {"verify": {"gallery_images": 0}}, {"export": {"output": "labels"}}],
+    )
     del recipe["student"]
     return edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path_factory.mktemp("labels_export")).run_dir

@@ -1,20 +1,28 @@
-"""Helpers shared by the unit tests: recipes written from the quickstart, tiny folder datasets.
+"""Helpers shared by the tests: recipes written from the quickstart, tiny folder datasets, the CLI in
+a subprocess, the contract every stage keeps, one-line recipe errors.
 
-Import them as `from tests.helpers import ...`; nothing here imports TensorFlow.
+Import them as `from tests.helpers import ...`; importing this module does not import TensorFlow
+(the helpers that need it import it when called).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"
+ANDROID_APP = REPO / "android_demo"
 
 REMOVE = object()
 """Pass as an override value to drop a top-level key from the recipe."""
@@ -98,8 +106,7 @@ def write_manifest(root: Path, **content) -> Path:
 TINY_RECIPE = {
     "name": "tiny",
     "seed": 0,
-    "data": {"format": "synthetic", "num_classes": 4, "input_size": [32, 32], "batch_size": 8,
-             "num_train": 64, "num_val": 16},
+    "data": {"format": "synthetic", "num_classes": 4, "input_size": [32, 32], "batch_size": 8, "num_train": 64, "num_val": 16},
     "teacher": {"arch": "deeplabv3plus", "backbone": "mobilenet_v2", "alpha": 0.35},
     "student": {"arch": "lraspp", "backbone": "mobilenet_v2", "alpha": 0.35},
     "stages": [
@@ -123,3 +130,58 @@ def tiny_recipe_dict(**overrides) -> dict:
 
 def weights_equal(before: list[np.ndarray], after: list[np.ndarray]) -> bool:
     return len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def run_cli(*args, cwd):
+    """`python -m edgeseg ARGS` in a subprocess, as a user runs it; returns the completed process."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "edgeseg", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def load_error(path) -> str:
+    """The message of the RecipeError that loading `path` raises."""
+    from edgeseg.errors import RecipeError
+    from edgeseg.recipe import load_recipe
+
+    with pytest.raises(RecipeError) as caught:
+        load_recipe(path)
+    return str(caught.value)
+
+
+def assert_one_problem(message: str, path, *fragments: str) -> None:
+    """A single problem: one line, starting with the recipe file, naming every fragment."""
+    assert "\n" not in message, f"expected one line for one problem, got:\n{message}"
+    assert message.startswith(f"{path}:"), message
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+def android_app_copy(tmp_path: Path) -> Path:
+    """The Android project without anything a build or an earlier copy left in it."""
+    return shutil.copytree(ANDROID_APP, tmp_path / "android_demo", ignore=shutil.ignore_patterns("assets", "build", ".gradle"))
+
+
+def run_stage_test(name: str, state, ctx, **options):
+    """Runs stage `name` with settings built from `options` and checks the contract every stage keeps.
+
+    The input model is not changed, a new state comes back whose model's layers are its own, the
+    record is JSON, and any artifact named in the record exists inside the stage folder.
+    """
+    from edgeseg._keras import keras
+    from edgeseg.recipe import STAGE_SETTINGS
+    from edgeseg.stages import STAGES
+    from edgeseg.stages.base import StageOutcome
+
+    before = state.model.get_weights()
+    outcome = STAGES[name].apply(state, STAGE_SETTINGS[name](**options), ctx)
+    assert isinstance(outcome, StageOutcome)
+    assert weights_equal(before, state.model.get_weights()), f"{name} changed its input model"
+    json.dumps(outcome.record)
+    returned = outcome.state.model
+    if returned is not state.model and hasattr(returned, "layers"):
+        # Its layers belong to it alone: a sub-model from any layer's output builds (QAT, labels need it).
+        keras.Model(returned.input, [layer.output for layer in returned.layers[1:]])
+    if "artifact" in outcome.record:
+        assert (ctx.run_dir / outcome.record["artifact"]).is_file()
+        assert (ctx.run_dir / outcome.record["artifact"]).parent == ctx.stage_dir
+    return outcome

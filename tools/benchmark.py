@@ -1,9 +1,11 @@
-"""The naive path and an edgeseg recipe on the same data and seed, side by side (CamVid issue).
+"""edgeseg recipes beside the naive path, on the same data, each under several seeds.
 
-    python tools/benchmark.py recipes/camvid_quick.yaml [--runs-dir runs]
+    python tools/benchmark.py recipes/camvid_full.yaml [more recipes ...] [--seeds 3] [--runs-dir runs]
 
-Writes <runs-dir>/<name>-benchmark/benchmark.json and benchmark.md and prints the tables; the
-two runs' own folders (<name>-naive and <name>) keep every stage's artifacts and report.
+The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ). Each
+arm and seed is a run folder <runs-dir>/<arm>-s<seed>; a killed benchmark resumes where it stopped.
+Writes <runs-dir>/<first recipe>-benchmark/benchmark.json and benchmark.md and prints the tables.
+See docs/BENCHMARKS.md for the rule a difference must pass.
 """
 
 import argparse
@@ -11,15 +13,28 @@ import logging
 import sys
 
 import edgeseg
-from edgeseg.benchmark import print_summary, run_benchmark
+from edgeseg.benchmark import benchmark_markdown, run_benchmark
+
+
+def positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1. Received: {text!r}")
+    return int(text)
+
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("recipe")
+parser.add_argument("recipes", nargs="+")
+parser.add_argument("--seeds", type=positive, default=1, help="seeds per arm: the first recipe's seed and the next ones")
 parser.add_argument("--runs-dir", default="runs")
+parser.add_argument("--no-naive", action="store_true", help="only the recipes given, without the naive arm")
 arguments = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
 try:
-    print_summary(run_benchmark(edgeseg.load_recipe(arguments.recipe), arguments.runs_dir))
+    recipes = [edgeseg.load_recipe(path) for path in arguments.recipes]
+    seeds = [recipes[0].seed + offset for offset in range(arguments.seeds)]
+    result = run_benchmark(recipes, seeds, arguments.runs_dir, naive=not arguments.no_naive)
 except edgeseg.EdgesegError as error:
     print(f"benchmark: error: {error}", file=sys.stderr)
     sys.exit(error.exit_code)
+print(benchmark_markdown(result))
+print(f"written to {result['written_to']}/benchmark.json and benchmark.md")

@@ -16,7 +16,9 @@ from edgeseg.errors import EdgesegError
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("export", help="a run folder with model.tflite and edgeseg.json, or a .tflite file")
 parser.add_argument(
-    "--app", type=Path, default=Path(__file__).resolve().parents[1] / "android_demo",
+    "--app",
+    type=Path,
+    default=Path(__file__).resolve().parents[1] / "android_demo",
     help="the Android project to copy into (default: this repository's android_demo)",
 )
 arguments = parser.parse_args()

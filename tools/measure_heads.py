@@ -11,8 +11,8 @@ from pathlib import Path
 
 from edgeseg.data import load_split
 from edgeseg.models.io import load_model
+from edgeseg.quantization.converters import calibration_images
 from edgeseg.recipe import load_recipe
-from edgeseg.stages.quantize import calibration_images
 from edgeseg.zoo_measurements import head_outputs_markdown, measure_head_outputs, publish
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,7 +24,8 @@ arguments = parser.parse_args()
 recipe = load_recipe(arguments.recipe)
 train, val = load_split(recipe.data, "train", recipe.seed), load_split(recipe.data, "val", recipe.seed)
 calibration = calibration_images(train.images, arguments.calibration_images, recipe.seed)
-rows = [row for path in arguments.models
-        for row in measure_head_outputs(load_model(path), calibration, val, len(recipe.data.classes))]
+rows = [
+    row for path in arguments.models for row in measure_head_outputs(load_model(path), calibration, val, len(recipe.data.classes))
+]
 command = f"python tools/measure_heads.py {arguments.recipe} {' '.join(map(str, arguments.models))}"
 publish(head_outputs_markdown(rows, command), rows, arguments.out)

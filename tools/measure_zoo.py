@@ -1,6 +1,6 @@
 """Measure every zoo model (params, MACs, int8 size, interpreter latency, QAT) for docs/MODELS.md.
 
-    python tools/measure_zoo.py --input-size 256 256 --alpha 1.0 --out /tmp/zoo.md
+python tools/measure_zoo.py --input-size 256 256 --alpha 1.0 --out /tmp/zoo.md
 """
 
 import argparse

@@ -18,10 +18,10 @@ import numpy as np
 
 from edgeseg._keras import tf
 from edgeseg.files import content_sizes
+from edgeseg.kernels import compressed_layers, kernels_of
 from edgeseg.models.io import load_model
+from edgeseg.quantization.converters import convert_int8, int8_converter
 from edgeseg.quiet import native_output_silenced
-from edgeseg.stages.compressible import kernels_of
-from edgeseg.stages.quantize import compressed_layers, convert_int8, int8_converter
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_size import gzip_breakdown
 
@@ -43,8 +43,10 @@ files = {"edgeseg": arguments.tflite, **({"baseline": arguments.baseline} if arg
 rows = {label: gzip_breakdown(TFLiteSegmenter(path), layers) for label, path in files.items()}
 reference = rows.get("baseline", rows["edgeseg"])["whole"]
 
-print(f"{len(layers)} pruned or clustered layers, {weights:,} weights; gzip KiB (share of the "
-      f"{'baseline' if arguments.baseline else 'file'}'s gzip)\n")
+print(
+    f"{len(layers)} pruned or clustered layers, {weights:,} weights; gzip KiB (share of the "
+    f"{'baseline' if arguments.baseline else 'file'}'s gzip)\n"
+)
 print("| file | " + " | ".join(part.replace("_", " ") for part in PARTS) + " | bits per compressed weight |")
 print("|---|" + "---|" * (len(PARTS) + 1))
 for label, parts in rows.items():

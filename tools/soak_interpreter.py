@@ -1,15 +1,16 @@
 """Soak the interpreter path, or the desktop demo's frame path: N frames, resident memory sampled as it goes.
 
-    python tools/soak_interpreter.py runs/quickstart/model.tflite --frames 10000
-    python tools/soak_interpreter.py runs/quickstart --demo --frames 10000
+python tools/soak_interpreter.py runs/quickstart/model.tflite --frames 10000
+python tools/soak_interpreter.py runs/quickstart --demo --frames 10000
 """
 
 import argparse
 import json
 import sys
 
+from edgeseg.demo.desktop import demo_soak
 from edgeseg.errors import EdgesegError
-from edgeseg.soak import demo_soak, interpreter_soak
+from edgeseg.soak import interpreter_soak
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("model", help="a .tflite (interpreter path), or an export folder or .tflite with edgeseg.json (--demo)")

@@ -10,7 +10,6 @@ Needs /usr/bin/chromium and `npm ci --prefix edgeseg/demo/web`, like tests/e2e/t
 """
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,11 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.browser_helpers
-
-from edgeseg.data.synthetic import generate_scenes  # noqa: E402
-from edgeseg.demo.contract import load_export  # noqa: E402
-from tests.browser_helpers import demo_page, read_last_frame, wait_for_frames, write_y4m  # noqa: E402
+from edgeseg.contract import load_export
+from edgeseg.data.synthetic import generate_scenes
+from edgeseg.demo.headless import demo_page, read_last_frame, wait_for_frames, write_y4m
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("run", help="run folder or .tflite of an export")
@@ -49,6 +46,8 @@ with tempfile.TemporaryDirectory() as folder:
         shown = read_last_frame(page)
 
 python_ids = export.class_ids(export.segmenter().predict_raw(shown.input_rgb))
-print(f"{arguments.output}: {shown.frames} frames segmented; over the last 30: {shown.fps:.1f} FPS, inference "
-      f"{shown.inference_ms:.1f} ms (camera {arguments.camera_size}x{arguments.camera_size} at {arguments.camera_fps} fps); "
-      f"last mask agrees with the Python interpreter on {(python_ids == shown.class_ids).mean():.2%} of pixels")
+print(
+    f"{arguments.output}: {shown.frames} frames segmented; over the last 30: {shown.fps:.1f} FPS, inference "
+    f"{shown.inference_ms:.1f} ms (camera {arguments.camera_size}x{arguments.camera_size} at {arguments.camera_fps} fps); "
+    f"last mask agrees with the Python interpreter on {(python_ids == shown.class_ids).mean():.2%} of pixels"
+)

@@ -6,8 +6,9 @@ from edgeseg.data.split import SegmentationSplit
 def load_split(data, split: str, seed: int) -> SegmentationSplit:
     """Loads split `train` or `val` of a recipe's data section at its input size.
 
-    Example:
-        >>> val = load_split(recipe.data, "val", recipe.seed)
+    Example::
+
+        val = load_split(recipe.data, "val", recipe.seed)
     """
     if data.format == "synthetic":
         from edgeseg.data.synthetic import generate_scenes
@@ -17,7 +18,7 @@ def load_split(data, split: str, seed: int) -> SegmentationSplit:
         return SegmentationSplit(split, images, labels, data.ignore_index)
     from edgeseg.data.folder import load_folder_split
 
-    return load_folder_split(data, getattr(data, split))
+    return load_folder_split(data, split)
 
 
 __all__ = ["SegmentationSplit", "load_split"]

@@ -1,4 +1,6 @@
-"""Folder datasets: `<root>/<split>/images/*` paired by file stem with `<root>/<split>/labels/*.png`.
+"""Folder datasets: image files paired with label PNGs of class ids, split by folders, glob
+patterns or list files (`edgeseg.recipe.data.SplitSpec`); by default `<root>/<split>/images/*`
+paired by file stem with `<root>/<split>/labels/*.png`.
 
 Every file is read and checked before training starts, so a bad file fails the run in seconds
 with its path, not an hour in.
@@ -11,49 +13,80 @@ import numpy as np
 
 from edgeseg.data.split import SegmentationSplit
 from edgeseg.errors import DataError
+from edgeseg.images import IMAGE_SUFFIXES, decode, read_rgb
 from edgeseg.progress import progress
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def load_folder_split(data, split: str) -> SegmentationSplit:
-    """Reads, checks and resizes one split of a `format: folder` data section.
+    """Reads, checks and resizes split `split` ("train" or "val") of a `format: folder` data section.
 
-    Example:
-        >>> val = load_folder_split(recipe.data, "val")
+    Example::
+
+        val = load_folder_split(recipe.data, "val")
     """
-    split_dir = data.root / split
-    image_files = _list_files(split_dir / "images", IMAGE_SUFFIXES)
-    label_files = _list_files(split_dir / "labels", (".png",))
-    _check_pairs(split_dir, image_files, label_files)
+    pairs = split_pairs(data.root, data.split(split), f"data.{split}")
     height, width = data.input_size
     lookup = _label_lookup(data)
-    images = np.empty((len(image_files), height, width, 3), np.uint8)
-    labels = np.empty((len(image_files), height, width), np.uint8)
+    images = np.empty((len(pairs), height, width, 3), np.uint8)
+    labels = np.empty((len(pairs), height, width), np.uint8)
     native_labels = []
-    for index, stem in enumerate(progress(sorted(image_files), desc=f"loading {split}", unit="img")):
-        image = _read_image(image_files[stem])
-        label = _read_label(label_files[stem], data, lookup)
+    for index, (image_path, label_path) in enumerate(progress(pairs, desc=f"loading {split}", unit="img")):
+        image = read_rgb(image_path)
+        label = _read_label(label_path, data, lookup)
         if label.shape != image.shape[:2]:
             raise DataError(
-                f"{label_files[stem]}: label is {label.shape[1]}x{label.shape[0]} but its image is "
+                f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image is "
                 f"{image.shape[1]}x{image.shape[0]}; expected the same size"
             )
         images[index] = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         labels[index] = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
         native_labels.append(label)
     if not (labels != data.ignore_index).any():
-        raise DataError(f"{split_dir / 'labels'}: every pixel is ignore_index {data.ignore_index}; nothing to learn or score")
+        raise DataError(f"data.{split}: every label pixel is ignore_index {data.ignore_index}; nothing to learn or score")
     native = tuple(native_labels) if any(label.shape != (height, width) for label in native_labels) else None
     return SegmentationSplit(split, images, labels, data.ignore_index, native)
+
+
+def split_pairs(root: Path, spec, key: str) -> list[tuple[Path, Path]]:
+    """(image, label) file pairs of a split, sorted by the name they share; `key` (e.g. "data.val")
+    names the recipe key in errors.
+
+    Example::
+
+        split_pairs(root, SplitSpec(images="train/images/0006R0*", labels="train/labels"), "data.val")
+    """
+    image_patterns, label_patterns = spec.patterns
+    images = _files_by_name(root, image_patterns, IMAGE_SUFFIXES, spec.image_suffix, f"{key}.images")
+    labels = _files_by_name(root, label_patterns, (spec.label_suffix,), spec.label_suffix, f"{key}.labels")
+    if spec.list_file is not None:
+        wanted = _listed_names(spec.list_file)
+        for name in wanted:
+            if name not in images:
+                raise DataError(f"{spec.list_file}: lists {name!r}, but {key}.images has no such image under {root}")
+        images = {name: images[name] for name in wanted}
+    if not images:
+        raise DataError(
+            f"{key}.images: no images ({', '.join(IMAGE_SUFFIXES)}) in "
+            f"{', '.join(str(root / pattern) for pattern in image_patterns)}; the split is empty"
+        )
+    for name in sorted(images.keys() - labels.keys()):
+        where = [
+            str(root / pattern / f"{name}{spec.label_suffix}") if (root / pattern).is_dir() else str(root / pattern)
+            for pattern in label_patterns
+        ]
+        raise DataError(f"{images[name]}: image has no label; expected {' or '.join(where)}")
+    if spec.plain_folders:
+        for name in sorted(labels.keys() - images.keys()):
+            raise DataError(f"{labels[name]}: label has no image in {root / image_patterns[0]}")
+    return [(images[name], labels[name]) for name in sorted(images)]
 
 
 def load_unlabeled_images(folder: Path, input_size: tuple[int, int]) -> np.ndarray:
     """Every image in `folder` (`data.unlabeled`), checked and resized to `input_size` like a split's.
 
-    Example:
-        >>> images = load_unlabeled_images(recipe.data.unlabeled, recipe.data.input_size)
+    Example::
+
+        images = load_unlabeled_images(recipe.data.unlabeled, recipe.data.input_size)
     """
     files = _list_files(folder, IMAGE_SUFFIXES)
     if not files:
@@ -61,57 +94,69 @@ def load_unlabeled_images(folder: Path, input_size: tuple[int, int]) -> np.ndarr
     height, width = input_size
     images = np.empty((len(files), height, width, 3), np.uint8)
     for index, stem in enumerate(progress(sorted(files), desc="loading unlabeled", unit="img")):
-        images[index] = cv2.resize(_read_image(files[stem]), (width, height), interpolation=cv2.INTER_AREA)
+        images[index] = cv2.resize(read_rgb(files[stem]), (width, height), interpolation=cv2.INTER_AREA)
     return images
 
 
 def _list_files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    """The image files directly in `folder`, by stem."""
     if not folder.is_dir():
-        raise DataError(f"{folder}: folder not found; expected <root>/<split>/images and <root>/<split>/labels")
-    files: dict[str, Path] = {}
+        raise DataError(f"{folder}: folder not found")
+    return _by_name(_listed_folder(folder), suffixes, None)
+
+
+def _files_by_name(root: Path, patterns: list[str], suffixes: tuple[str, ...], suffix: str | None, key: str) -> dict[str, Path]:
+    """The files the patterns (folders or globs under `root`) find, by the name they share with
+    their pair: the file name without `suffix`, or without its extension."""
+    found: list[Path] = []
+    for pattern in patterns:
+        folder = root / pattern
+        if folder.is_dir():
+            found += _listed_folder(folder)
+            continue
+        matches = sorted(root.glob(pattern)) if pattern.strip() else []
+        if not matches:
+            raise DataError(f"{key}: {root / pattern}: folder not found, and no file matches it as a glob pattern")
+        found += matches
+    return _by_name(found, suffixes, suffix)
+
+
+def _listed_folder(folder: Path) -> list[Path]:
     try:
-        entries = sorted(folder.iterdir())
+        return sorted(folder.iterdir())
     except OSError as error:
         raise DataError(f"{folder}: cannot list the folder: {error.strerror}") from None
-    for path in entries:
-        if path.suffix.lower() in suffixes and not path.is_file() and path.is_symlink():
-            raise DataError(f"{path}: a broken or looping symbolic link")
-        if path.suffix.lower() in suffixes and path.is_file():
-            if path.stem in files:
-                raise DataError(f"{path}: two files share the stem '{path.stem}' ({files[path.stem].name})")
-            files[path.stem] = path
+
+
+def _by_name(paths: list[Path], suffixes: tuple[str, ...], suffix: str | None) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in paths:
+        wanted = path.name.endswith(suffix) if suffix else path.suffix.lower() in suffixes
+        if not wanted:
+            continue
+        if not path.is_file():
+            if path.is_symlink():
+                raise DataError(f"{path}: a broken or looping symbolic link")
+            continue
+        name = path.name[: -len(suffix)] if suffix else path.stem
+        if name in files and files[name] != path:
+            raise DataError(f"{path}: two files share the name '{name}' ({files[name]})")
+        files[name] = path
     return files
 
 
-def _check_pairs(split_dir: Path, image_files: dict, label_files: dict) -> None:
-    if not image_files:
-        raise DataError(f"{split_dir / 'images'}: no images ({', '.join(IMAGE_SUFFIXES)}); the split is empty")
-    for stem in sorted(image_files.keys() - label_files.keys()):
-        raise DataError(f"{image_files[stem]}: image has no label; expected {split_dir / 'labels' / stem}.png")
-    for stem in sorted(label_files.keys() - image_files.keys()):
-        raise DataError(f"{label_files[stem]}: label has no image in {split_dir / 'images'}")
-
-
-def _decode(path: Path, flags: int) -> np.ndarray:
+def _listed_names(list_file: Path) -> list[str]:
+    """The names in a split's list file: the first word of each non-empty line (a VOC list holds
+    names; a list of "image label" paths gives the image's name)."""
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read: {error.strerror}") from None
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]:
-        raise DataError(f"{path}: truncated JPEG (no end-of-image marker)")
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
-    if decoded is None:
-        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
-    return decoded
-
-
-def _read_image(path: Path) -> np.ndarray:
-    image = _decode(path, cv2.IMREAD_COLOR)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        lines = list_file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{list_file}: cannot read the split's list: {error}") from None
+    return [Path(line.split()[0]).stem for line in lines if line.strip()]
 
 
 def _read_label(path: Path, data, lookup: np.ndarray | None) -> np.ndarray:
-    label = _decode(path, cv2.IMREAD_UNCHANGED)
+    label = decode(path, cv2.IMREAD_UNCHANGED)
     if label.dtype != np.uint8:
         raise DataError(f"{path}: label is {label.dtype}; expected 8-bit class ids. Received: dtype={label.dtype}")
     if data.palette is not None:

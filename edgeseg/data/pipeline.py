@@ -1,4 +1,4 @@
-"""tf.data pipelines: augmented, shuffled training batches and plain evaluation batches.
+"""tf.data pipelines: augmented, shuffled training batches.
 
 Randomness is stateless and keyed by (seed, position in the stream), so the same seed gives the
 same batches, epoch after epoch, whatever the number of parallel calls.
@@ -8,17 +8,19 @@ from edgeseg._keras import tf
 from edgeseg.data.split import SegmentationSplit
 
 
-def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: int, skip_batches: int = 0,
-                     extras: dict | None = None) -> tf.data.Dataset:
+def training_batches(
+    split: SegmentationSplit, batch_size: int, augment, seed: int, skip_batches: int = 0, extras: dict | None = None
+) -> tf.data.Dataset:
     """An endless stream of augmented (float32 image 0..255, int32 label) batches.
 
     `skip_batches` starts the stream where an earlier one stood after that many batches (to resume
     training); skipped examples are never augmented. `extras` (name -> one value per image) travel
     with their images unchanged, as a third element: augmentation does not touch them.
 
-    Example:
-        >>> batches = training_batches(train, 16, recipe.data.augment, seed=0)
-        >>> model.fit(batches, steps_per_epoch=len(train) // 16, epochs=3)
+    Example::
+
+        batches = training_batches(train, 16, recipe.data.augment, seed=0)
+        model.fit(batches, steps_per_epoch=len(train) // 16, epochs=3)
     """
     dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels, *([extras] if extras else [])))
     dataset = dataset.shuffle(len(split), seed=seed, reshuffle_each_iteration=True).repeat()
@@ -32,12 +34,6 @@ def training_batches(split: SegmentationSplit, batch_size: int, augment, seed: i
 
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def evaluation_batches(split: SegmentationSplit, batch_size: int) -> tf.data.Dataset:
-    """(float32 image, int32 label) batches of the whole split, in order."""
-    dataset = tf.data.Dataset.from_tensor_slices((split.images, split.labels))
-    return dataset.map(lambda image, label: (tf.cast(image, tf.float32), tf.cast(label, tf.int32))).batch(batch_size)
 
 
 def steps_per_epoch(split: SegmentationSplit, batch_size: int) -> int:

@@ -12,10 +12,10 @@ class SegmentationSplit:
     `native_labels`, when the files were larger than the model input, holds each label at its
     own resolution, so predictions can be scored the way benchmarks do (resized up to the label).
 
-    Example:
-        >>> split = SegmentationSplit("val", images, labels, ignore_index=255)
-        >>> len(split)
-        96
+    Example::
+
+        split = SegmentationSplit("val", images, labels, ignore_index=255)
+        len(split)
     """
 
     name: str
@@ -29,14 +29,8 @@ class SegmentationSplit:
             raise ValueError(f"images must be uint8 [N, H, W, 3]. Received: {self.images.dtype} {self.images.shape}")
         if self.labels.shape != self.images.shape[:3]:
             raise ValueError(
-                f"labels must be [N, H, W] matching images. Received: labels={self.labels.shape}, "
-                f"images={self.images.shape}"
+                f"labels must be [N, H, W] matching images. Received: labels={self.labels.shape}, images={self.images.shape}"
             )
 
     def __len__(self) -> int:
         return len(self.images)
-
-    def class_pixel_counts(self, num_classes: int) -> np.ndarray:
-        """Pixels per class id, ignore_index excluded."""
-        valid = self.labels[self.labels != self.ignore_index]
-        return np.bincount(valid.ravel(), minlength=num_classes)[:num_classes]

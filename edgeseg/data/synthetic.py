@@ -18,17 +18,13 @@ import numpy as np
 SYNTHETIC_CLASS_NAMES = ("background", "disk", "box", "triangle", "ring", "cross")
 
 
-def generate_scenes(
-    count: int, size: tuple[int, int], num_classes: int, seed: int, split: str
-) -> tuple[np.ndarray, np.ndarray]:
+def generate_scenes(count: int, size: tuple[int, int], num_classes: int, seed: int, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Returns `count` RGB uint8 images [N, H, W, 3] and class-id labels [N, H, W].
 
     Scene i of a split depends only on (seed, split, i), so growing `count` keeps earlier scenes.
     """
     if not 4 <= num_classes <= len(SYNTHETIC_CLASS_NAMES):
-        raise ValueError(
-            f"num_classes must be 4..{len(SYNTHETIC_CLASS_NAMES)}. Received: num_classes={num_classes}"
-        )
+        raise ValueError(f"num_classes must be 4..{len(SYNTHETIC_CLASS_NAMES)}. Received: num_classes={num_classes}")
     split_key = zlib.crc32(split.encode())
     scenes = [_scene(np.random.default_rng([seed, split_key, i]), size, num_classes) for i in range(count)]
     return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])
@@ -82,9 +78,7 @@ def _shape_mask(rng, class_id, height, width) -> np.ndarray:
         corners = 4 if kind == "box" else 3
         aspect = rng.uniform(0.6, 1.0) if kind == "box" else 1.0
         thetas = angle + 2 * np.pi * np.arange(corners) / corners
-        points = np.stack(
-            [center[0] + radius * np.cos(thetas), center[1] + aspect * radius * np.sin(thetas)], axis=1
-        )
+        points = np.stack([center[0] + radius * np.cos(thetas), center[1] + aspect * radius * np.sin(thetas)], axis=1)
         cv2.fillPoly(mask, [points.round().astype(np.int32)], 1)
     return mask.astype(bool)
 

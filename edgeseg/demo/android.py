@@ -5,11 +5,10 @@ reads that file too: the key paths the app reads, the tensor types it can feed a
 values it requires. So `copy_export_to_app` refuses, on the computer, an export the phone would refuse
 for any of those reasons (the app's checks of shapes and scales run only on the phone).
 
-Example:
-    >>> copy_export_to_app("runs/quickstart", "android_demo")
-    [PosixPath('android_demo/app/src/main/assets/model.tflite'), PosixPath('android_demo/app/src/main/assets/edgeseg.json')]
-    >>> "output.dtype" in android_contract_keys(Path("android_demo", APP_CONTRACT_SOURCE).read_text())
-    True
+Example::
+
+    copy_export_to_app("runs/quickstart", "android_demo")
+    "output.dtype" in android_contract_keys(Path("android_demo", APP_CONTRACT_SOURCE).read_text())
 """
 
 import json
@@ -17,15 +16,13 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from edgeseg.demo.contract import dotted_value, load_export
+from edgeseg.contract import DESCRIPTION_FILE, MODEL_FILE, dotted_value, load_export
 from edgeseg.errors import ModelError
 from edgeseg.files import atomic_path
 
 # Where the app keeps what it reads, relative to the Android project folder.
 APP_CONTRACT_SOURCE = Path("app/src/main/java/dev/edgeseg/demo/ModelContract.kt")
 APP_ASSETS = Path("app/src/main/assets")
-MODEL_ASSET = "model.tflite"
-DESCRIPTION_ASSET = "edgeseg.json"
 
 # `const val` names in ModelContract.kt and the edgeseg.json key whose value must equal one of them.
 APP_CONSTANT_KEYS = {
@@ -46,7 +43,7 @@ _CHAIN = re.compile(
     r"(?:\b(?:val|var)\s+(?P<bound>\w+)\s*=\s*)?"
     r"(?<![\w.])(?P<receiver>\w+)(?P<calls>(?:\s*\.\s*(?:get|opt)\w*\([^()]+\))+)"
 )
-_CALL = re.compile(r'\.\s*(?:get|opt)\w*\(\s*(?P<argument>[^()]+?)\s*\)')
+_CALL = re.compile(r"\.\s*(?:get|opt)\w*\(\s*(?P<argument>[^()]+?)\s*\)")
 _KEY_ARGUMENT = re.compile(r'^"([^"]*)"')
 _TENSOR_TYPE = re.compile(r'^\s*(\w+)\("(\w+)",\s*(\d+),\s*(?:(-?\d+)\.\.(-?\d+)|null)\)', re.M)
 _CONSTANT = re.compile(r'^\s*const\s+val\s+(\w+)\s*=\s*(?:"([^"]*)"|(-?\d+))\s*$', re.M)
@@ -74,18 +71,18 @@ def copy_export_to_app(export_path: str | Path, app_dir: str | Path) -> list[Pat
     files are written in full before either replaces the one in the assets, so a failed copy leaves
     the app with the model and description it had.
 
-    Example:
-        >>> copy_export_to_app("runs/quickstart", "android_demo")
-        [PosixPath('android_demo/app/src/main/assets/model.tflite'), PosixPath('android_demo/app/src/main/assets/edgeseg.json')]
+    Example::
+
+        copy_export_to_app("runs/quickstart", "android_demo")
     """
     export = load_export(export_path)
     app_dir = Path(app_dir)
-    beside = export.model_path.with_name(DESCRIPTION_ASSET)
+    beside = export.model_path.with_name(DESCRIPTION_FILE)
     description_source = beside if beside.is_file() else export.model_path
     _check_app_can_read(export.description, _read_app_contract(app_dir), description_source)
 
     assets = app_dir / APP_ASSETS
-    model_path, description_path = assets / MODEL_ASSET, assets / DESCRIPTION_ASSET
+    model_path, description_path = assets / MODEL_FILE, assets / DESCRIPTION_FILE
     with atomic_path(model_path) as model_partial, atomic_path(description_path) as description_partial:
         model_partial.write_bytes(export.model_path.read_bytes())
         description_partial.write_text(json.dumps(export.description, indent=2) + "\n")
@@ -154,9 +151,7 @@ def android_constants(kotlin_source: str) -> dict[str, str | int]:
 def _read_app_contract(app_dir: Path) -> _AppContract:
     contract_source = app_dir / APP_CONTRACT_SOURCE
     if not contract_source.is_file():
-        raise ModelError(
-            f"{app_dir}: expected the Android demo project, with {APP_CONTRACT_SOURCE}. Received: {app_dir}"
-        )
+        raise ModelError(f"{app_dir}: expected the Android demo project, with {APP_CONTRACT_SOURCE}. Received: {app_dir}")
     kotlin_source = contract_source.read_text()
     try:
         app = _AppContract(

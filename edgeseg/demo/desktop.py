@@ -1,14 +1,14 @@
 """The desktop demo: an export run on a camera, a video or a folder of images, with OpenCV.
 
-Each frame goes through the contract of `edgeseg.demo.contract` (stretch to the model's size,
+Each frame goes through the contract of `edgeseg.contract` (stretch to the model's size,
 uint8 RGB in, argmax out); the class ids are scaled back to the frame with nearest-neighbour and
 blended over it. A status bar under the frame shows the class legend, FPS and inference time, so
 the frame area itself carries nothing but the overlay.
 
-Example:
-    >>> stats = run_demo("runs/quickstart", source="street.mp4", save="out.mp4", window=False)
-    >>> stats.frames, round(stats.mean_inference_ms, 2)
-    (300, 0.21)
+Example::
+
+    stats = run_demo("runs/quickstart", source="street.mp4", save="out.mp4", window=False)
+    stats.frames, round(stats.mean_inference_ms, 2)
 """
 
 import os
@@ -21,14 +21,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeseg.contract import Export, load_export
 from edgeseg.data.synthetic import SYNTHETIC_CLASS_NAMES, generate_scenes
-from edgeseg.demo.contract import Export, load_export
 from edgeseg.errors import EdgesegError
+from edgeseg.images import IMAGE_SUFFIXES, read_rgb
 from edgeseg.overlay import overlay
 from edgeseg.progress import progress
 from edgeseg.quiet import native_stderr_silenced
+from edgeseg.soak import sampled_rss
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv")
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 ROW_HEIGHT = 18
@@ -76,8 +77,11 @@ class DesktopDemo:
     def render(self, frame_rgb: np.ndarray, frame_seconds: float | None = None) -> tuple[np.ndarray, float]:
         """The frame with its mask blended in and the status bar under it (BGR), and the inference ms."""
         ids, inference_ms = self.class_ids(frame_rgb)
-        shown = overlay(frame_rgb, ids, self.export.colors, OVERLAY_ALPHA, self.export.description["ignore_index"]) \
-            if self.show_overlay else frame_rgb
+        shown = (
+            overlay(frame_rgb, ids, self.export.colors, OVERLAY_ALPHA, self.export.description["ignore_index"])
+            if self.show_overlay
+            else frame_rgb
+        )
         if frame_seconds:
             self.recent_frame_seconds.append(frame_seconds)
         fps = len(self.recent_frame_seconds) / sum(self.recent_frame_seconds) if self.recent_frame_seconds else 0.0
@@ -106,8 +110,9 @@ class DesktopDemo:
         return bar
 
 
-def run_demo(export_path, source="0", save: str | None = None, window: bool = True, threads: int = 2,
-             max_frames: int | None = None) -> DemoStats:
+def run_demo(
+    export_path, source="0", save: str | None = None, window: bool = True, threads: int = 2, max_frames: int | None = None
+) -> DemoStats:
     """Runs the export at `export_path` on `source` until it ends, `max_frames`, or q/Esc.
 
     `source` is a camera index ("0"), a video file, a folder of images, or "synthetic" (100
@@ -120,8 +125,9 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     if threads < 1:
         raise EdgesegError(f"demo: --threads must be at least 1. Received: threads={threads}")
     if save is not None and Path(save).suffix and Path(save).suffix.lower() not in VIDEO_SUFFIXES:
-        raise EdgesegError(f"demo: --save takes a video ({', '.join(VIDEO_SUFFIXES)}) or a folder for PNG frames. "
-                           f"Received: save={save}")
+        raise EdgesegError(
+            f"demo: --save takes a video ({', '.join(VIDEO_SUFFIXES)}) or a folder for PNG frames. Received: save={save}"
+        )
     export = load_export(export_path)
     if window and not _display_available():
         raise EdgesegError("demo: no display to open a window on; pass --no-window (with --save out.mp4 to keep the frames)")
@@ -133,8 +139,9 @@ def run_demo(export_path, source="0", save: str | None = None, window: bool = Tr
     inference_total, shown = 0.0, 0
     first = previous = None  # when the first and the latest frame arrived
     try:
-        for frame_rgb in _until_interrupted(progress(frames, desc="demo", unit="frame",
-                                                     total=total if max_frames is None else max_frames)):
+        for frame_rgb in _until_interrupted(
+            progress(frames, desc="demo", unit="frame", total=total if max_frames is None else max_frames)
+        ):
             now = time.perf_counter()
             composed, inference_ms = demo.render(frame_rgb, frame_seconds=None if previous is None else now - previous)
             first, previous = now if first is None else first, now
@@ -191,10 +198,11 @@ def _open_source(source, export: Export):
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise EdgesegError(f"demo: no images ({', '.join(IMAGE_SUFFIXES)}) in the folder. Received: source={source}")
-        return (_read_image(file) for file in files), 10.0, len(files)
+        return (read_rgb(file) for file in files), 10.0, len(files)
     if not _is_camera(source) and not path.is_file():
-        raise EdgesegError(f"demo: expected a camera index, a video file, a folder of images or '{SYNTHETIC_SOURCE}'. "
-                           f"Received: source={source}")
+        raise EdgesegError(
+            f"demo: expected a camera index, a video file, a folder of images or '{SYNTHETIC_SOURCE}'. Received: source={source}"
+        )
     with native_stderr_silenced():  # OpenCV and FFmpeg print their own warnings before failing
         capture = cv2.VideoCapture(int(source) if _is_camera(source) else str(path))
     if not capture.isOpened():
@@ -212,13 +220,6 @@ def _captured_frames(capture):
             yield frame_bgr[..., ::-1]
     finally:
         capture.release()
-
-
-def _read_image(path: Path) -> np.ndarray:
-    frame_bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if frame_bgr is None:
-        raise EdgesegError(f"demo: not a readable image. Received: {path}")
-    return frame_bgr[..., ::-1]
 
 
 class _FrameWriter:
@@ -252,3 +253,19 @@ class _FrameWriter:
     def close(self) -> None:
         if self.video is not None:
             self.video.release()
+
+
+def demo_soak(export: Path, frames: int = 10_000, threads: int = 2, samples: int = 10, seed: int = 0) -> dict:
+    """Runs `frames` random 640x480 camera frames through the desktop demo's whole frame path.
+
+    That is resize, interpreter, argmax, mask upscaling, overlay and status bar: all but the
+    window and the capture device, which a headless machine does not have.
+    """
+    demo = DesktopDemo(load_export(export), threads)
+    pool = np.random.default_rng(seed).integers(0, 256, (8, *CAMERA_FRAME_SIZE, 3), dtype=np.uint8)
+    return {
+        "model": str(export),
+        "path": "desktop demo",
+        "threads": threads,
+        **sampled_rss(lambda index: demo.render(pool[index % len(pool)], frame_seconds=0.01), frames, samples),
+    }

@@ -1,16 +1,18 @@
 """The browser live-camera demo: a static page that runs an export's `model.tflite` with LiteRT.js.
 
 The page (`edgeseg/demo/web/`) reads `edgeseg.json`, opens the camera with getUserMedia and applies
-the contract of `edgeseg.demo.contract` to each frame. This module serves it, the export and the
+the contract of `edgeseg.contract` to each frame. This module serves it, the export and the
 LiteRT.js runtime (`@litertjs/core` from npm, installed once with `npm ci`) from one local origin,
 so nothing is fetched from the internet at run time.
 
-Example:
-    >>> server = make_server("runs/quickstart", port=0)
-    >>> threading.Thread(target=server.serve_forever, daemon=True).start()
-    >>> url = f"http://127.0.0.1:{server.server_address[1]}/"
+Example::
+
+    server = make_server("runs/quickstart", port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
 """
 
+import contextlib
 import json
 import posixpath
 import urllib.parse
@@ -18,14 +20,17 @@ from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from edgeseg.demo.contract import Export, load_export
+from edgeseg.contract import DESCRIPTION_FILE, MODEL_FILE, Export, load_export
 from edgeseg.errors import EdgesegError
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 LITERT_PACKAGE_DIR = WEB_DIR / "node_modules" / "@litertjs" / "core"
 # The only files the page needs from node_modules; everything else there stays unserved.
-SERVED_PACKAGE_PREFIXES = ("/node_modules/@litertjs/core/dist/", "/node_modules/@litertjs/core/wasm/",
-                           "/node_modules/@litertjs/wasm-utils/dist/")
+SERVED_PACKAGE_PREFIXES = (
+    "/node_modules/@litertjs/core/dist/",
+    "/node_modules/@litertjs/core/wasm/",
+    "/node_modules/@litertjs/wasm-utils/dist/",
+)
 PAGE_FILES = ("/index.html", "/app.js", "/segmenter.js")
 
 
@@ -45,8 +50,11 @@ class DemoRequestHandler(SimpleHTTPRequestHandler):
     # Browsers only compile .wasm while it streams in when it is served as application/wasm,
     # and refuse ES modules served with a non-JavaScript type.
     extensions_map = {
-        ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-        ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".json": "application/json",
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript; charset=utf-8",
+        ".css": "text/css; charset=utf-8",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
     }
 
     def __init__(self, *args, **kwargs):
@@ -56,9 +64,9 @@ class DemoRequestHandler(SimpleHTTPRequestHandler):
         # Normalized first, so "/node_modules/@litertjs/core/dist/../package.json" is not let through.
         path = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
         self.path = path = "/index.html" if path == "/" else path
-        if path == "/model.tflite":
+        if path == f"/{MODEL_FILE}":
             self.send_bytes(self.server.export.model_path.read_bytes(), "application/octet-stream")
-        elif path == "/edgeseg.json":
+        elif path == f"/{DESCRIPTION_FILE}":
             self.send_bytes(json.dumps(self.server.export.description).encode(), "application/json")
         elif path in PAGE_FILES or path.startswith(SERVED_PACKAGE_PREFIXES):
             super().do_GET()
@@ -92,9 +100,10 @@ def make_server(export_path: str | Path, host: str = "127.0.0.1", port: int = 80
 
     `port=0` picks a free port; read it from `server.server_address[1]`. The server is not started.
 
-    Example:
-        >>> server = make_server("runs/quickstart", port=0)
-        >>> server.serve_forever()
+    Example::
+
+        server = make_server("runs/quickstart", port=0)
+        server.serve_forever()
     """
     export = load_export(export_path)
     if not LITERT_PACKAGE_DIR.is_dir():
@@ -108,14 +117,13 @@ def make_server(export_path: str | Path, host: str = "127.0.0.1", port: int = 80
 def serve(export_path: str | Path, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serves the demo page of the export at `export_path`, prints its URL and runs until Ctrl-C.
 
-    Example:
-        >>> serve("runs/quickstart")  # then open http://127.0.0.1:8000/
+    Example::
+
+        serve("runs/quickstart")  # then open http://127.0.0.1:8000/
     """
     server = make_server(export_path, host, port)
     bound_host, bound_port = server.server_address[:2]
     print(f"web demo of {server.export.model_path} at http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
-    with server:
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:  # the normal way to stop it, not an interruption of work
-            pass
+    # Ctrl-C is the normal way to stop it, not an interruption of work.
+    with server, contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()

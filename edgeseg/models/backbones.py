@@ -21,16 +21,34 @@ _MOBILENET_V2_GROUPS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 
 
 # (expansion, output channels, kernel, stride, squeeze-excite, hard-swish) of MobileNetV3's blocks.
 _MOBILENET_V3_SMALL = (
-    (1, 16, 3, 2, True, False), (72 / 16, 24, 3, 2, False, False), (88 / 24, 24, 3, 1, False, False),
-    (4, 40, 5, 2, True, True), (6, 40, 5, 1, True, True), (6, 40, 5, 1, True, True), (3, 48, 5, 1, True, True),
-    (3, 48, 5, 1, True, True), (6, 96, 5, 2, True, True), (6, 96, 5, 1, True, True), (6, 96, 5, 1, True, True),
+    (1, 16, 3, 2, True, False),
+    (72 / 16, 24, 3, 2, False, False),
+    (88 / 24, 24, 3, 1, False, False),
+    (4, 40, 5, 2, True, True),
+    (6, 40, 5, 1, True, True),
+    (6, 40, 5, 1, True, True),
+    (3, 48, 5, 1, True, True),
+    (3, 48, 5, 1, True, True),
+    (6, 96, 5, 2, True, True),
+    (6, 96, 5, 1, True, True),
+    (6, 96, 5, 1, True, True),
 )
 _MOBILENET_V3_LARGE = (
-    (1, 16, 3, 1, False, False), (4, 24, 3, 2, False, False), (3, 24, 3, 1, False, False),
-    (3, 40, 5, 2, True, False), (3, 40, 5, 1, True, False), (3, 40, 5, 1, True, False),
-    (6, 80, 3, 2, False, True), (2.5, 80, 3, 1, False, True), (2.3, 80, 3, 1, False, True), (2.3, 80, 3, 1, False, True),
-    (6, 112, 3, 1, True, True), (6, 112, 3, 1, True, True),
-    (6, 160, 5, 2, True, True), (6, 160, 5, 1, True, True), (6, 160, 5, 1, True, True),
+    (1, 16, 3, 1, False, False),
+    (4, 24, 3, 2, False, False),
+    (3, 24, 3, 1, False, False),
+    (3, 40, 5, 2, True, False),
+    (3, 40, 5, 1, True, False),
+    (3, 40, 5, 1, True, False),
+    (6, 80, 3, 2, False, True),
+    (2.5, 80, 3, 1, False, True),
+    (2.3, 80, 3, 1, False, True),
+    (2.3, 80, 3, 1, False, True),
+    (6, 112, 3, 1, True, True),
+    (6, 112, 3, 1, True, True),
+    (6, 160, 5, 2, True, True),
+    (6, 160, 5, 1, True, True),
+    (6, 160, 5, 1, True, True),
 )
 
 
@@ -49,8 +67,7 @@ def hard_sigmoid(x, name: str):
     return layers.ReLU(1.0, name=f"{name}_clip")(x)
 
 
-def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 1, strides: int = 1, dilation_rate: int = 1,
-                 kind: str = "relu6"):
+def conv_bn_relu(x, filters: int, name: str, kernel_size: int = 1, strides: int = 1, dilation_rate: int = 1, kind: str = "relu6"):
     """Conv2D -> BatchNorm -> activation (ReLU6 unless `kind` says otherwise), the unit every zoo model is made of."""
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, dilation_rate=dilation_rate, padding="same", use_bias=False, name=f"{name}_conv"
@@ -74,15 +91,16 @@ def mobilenet_v2_features(image, alpha: float, output_stride: int) -> dict[int, 
     connections decoders use); strides beyond `output_stride` are replaced by dilation, as in DeepLab,
     so "deep" is at `output_stride`.
 
-    Example:
-        >>> features = mobilenet_v2_features(normalized, alpha=0.5, output_stride=16)
-        >>> sorted(features, key=str)
-        [16, 2, 4, 8, 'deep']
+    Example::
+
+        features = mobilenet_v2_features(normalized, alpha=0.5, output_stride=16)
+        sorted(features, key=str)
     """
     x = conv_bn_relu(image, _divisible(32 * alpha), "stem", kernel_size=3, strides=2)
     blocks = [
         (expansion, channels, 3, group_stride if repeat == 0 else 1, False, "relu6")
-        for expansion, channels, repeats, group_stride in _MOBILENET_V2_GROUPS for repeat in range(repeats)
+        for expansion, channels, repeats, group_stride in _MOBILENET_V2_GROUPS
+        for repeat in range(repeats)
     ]
     return _stack(x, blocks, alpha, output_stride, expand_by=lambda channels, expansion: channels * expansion)
 
@@ -97,8 +115,7 @@ def mobilenet_v3_features(image, alpha: float, output_stride: int, large: bool, 
     x = conv_bn_relu(image, 16, "stem", kernel_size=3, strides=2, kind=hard)
     table = _MOBILENET_V3_LARGE if large else _MOBILENET_V3_SMALL
     blocks = [
-        (expansion, channels, 3 if minimalistic else kernel, stride, squeeze and not minimalistic,
-         hard if swish else "relu")
+        (expansion, channels, 3 if minimalistic else kernel, stride, squeeze and not minimalistic, hard if swish else "relu")
         for expansion, channels, kernel, stride, squeeze, swish in table
     ]
     features = _stack(x, blocks, alpha, output_stride, expand_by=lambda channels, expansion: _divisible(channels * expansion))
@@ -117,14 +134,16 @@ def _stack(x, blocks, alpha: float, output_stride: int, expand_by) -> dict:
             else:
                 stride *= 2
         expanded = expand_by(x.shape[-1], expansion) if expansion != 1 else None
-        x = _inverted_residual(x, expanded, _divisible(channels * alpha), kernel, block_stride, dilation, squeeze, kind,
-                               f"block{index}")
+        x = _inverted_residual(
+            x, expanded, _divisible(channels * alpha), kernel, block_stride, dilation, squeeze, kind, f"block{index}"
+        )
     features["deep"] = x
     return features
 
 
-def _inverted_residual(x, expanded: int | None, filters: int, kernel: int, strides: int, dilation: int,
-                       squeeze: bool, kind: str, name: str):
+def _inverted_residual(
+    x, expanded: int | None, filters: int, kernel: int, strides: int, dilation: int, squeeze: bool, kind: str, name: str
+):
     in_channels = x.shape[-1]
     shortcut = x
     if expanded is not None:

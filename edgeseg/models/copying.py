@@ -9,8 +9,9 @@ def copy_model(model, wrap=None):
     `wrap(layer)` may return a TF-MOT wrapper around the fresh layer; it receives the layer with
     its weights already set, since clustering initializes its centroids from them.
 
-    Example:
-        >>> for_pruning = copy_model(model, wrap=lambda layer: prune_low_magnitude(layer))
+    Example::
+
+        for_pruning = copy_model(model, wrap=lambda layer: prune_low_magnitude(layer))
     """
 
     def clone_layer(layer):

@@ -31,8 +31,9 @@ def load_model(path: Path, trust_model_code: bool = False) -> keras.Model:
     one is refused unless `trust_model_code` is set; `.keras` files load with `safe_mode` on
     otherwise.
 
-    Example:
-        >>> teacher = load_model(Path("runs/quickstart/01-train/model.keras"))
+    Example::
+
+        teacher = load_model(Path("runs/quickstart/01-train/model.keras"))
     """
     path = Path(path)
     if not path.exists():
@@ -114,6 +115,3 @@ def _refuse_keras3_file(path: Path) -> None:
             "Rebuild the model with tf_keras and save it again, or export its weights and set teacher.weights; "
             "to use it only as a teacher, export it (model.export('folder')) and set teacher.path to that folder"
         )
-
-
-

@@ -6,10 +6,10 @@ the pixels, the C-channel bilinear resize disappears, and the ids are repeated t
 (TILE + DEPTH_TO_SPACE, since TFLite has no integer nearest-neighbour resize). The price is blockier
 class borders; docs/MODELS.md measures both sides. The output is uint8 [1, H, W]: an app paints it.
 
-Example:
-    >>> labels = labels_model(model)
-    >>> labels.output_shape
-    (None, 64, 64)
+Example::
+
+    labels = labels_model(model)
+    labels.output_shape
 """
 
 from edgeseg._keras import keras, tf
@@ -43,9 +43,20 @@ def labels_model(model, before_upsample: bool = True) -> keras.Model:
     last = model.layers[-1]
     upsample = getattr(last, "layer", last)  # TF-MOT's QuantizeWrapper holds the layer it wraps
     size = getattr(upsample, "size", None)
-    if before_upsample and isinstance(upsample, keras.layers.UpSampling2D) and upsample.interpolation == "bilinear" \
-            and size[0] == size[1]:
+    if (
+        before_upsample
+        and isinstance(upsample, keras.layers.UpSampling2D)
+        and upsample.interpolation == "bilinear"
+        and size[0] == size[1]
+    ):
         ids = ClassIds(size[0], name="labels")(last.input)
     else:
         ids = ClassIds(name="labels")(model.output)
     return keras.Model(model.input, ids, name=f"{model.name}_labels")
+
+
+def shipped_form(model, output: str):
+    """`model` as an export ships it: ending in the in-graph argmax (`labels_model`) for
+    `output: labels`, as it is for `logits`. What is converted, and the float reference a drop is
+    measured against."""
+    return labels_model(model) if output == "labels" else model

@@ -2,10 +2,10 @@
 TensorFlow. Distilling needs only a teacher's logits, so these can teach, not be trained, pruned
 or clustered.
 
-Example:
-    >>> teacher = TFLiteTeacher(Path("other_team/model.tflite"))
-    >>> teacher(images).shape          # float logits, dequantized from an int8 output
-    TensorShape([8, 64, 64, 4])
+Example::
+
+    teacher = TFLiteTeacher(Path("other_team/model.tflite"))
+    teacher(images).shape          # float logits, dequantized from an int8 output
 """
 
 from pathlib import Path
@@ -42,8 +42,9 @@ class SavedModelTeacher:
     """Logits of a SavedModel's `serving_default` signature (one image input, logits first output),
     as Keras 3's `model.export(...)` or `tf.saved_model.save` write it.
 
-    Example:
-        >>> teacher = SavedModelTeacher(Path("keras3_export"))   # keras3_model.export("keras3_export")
+    Example::
+
+        teacher = SavedModelTeacher(Path("keras3_export"))   # keras3_model.export("keras3_export")
     """
 
     def __init__(self, path: Path):
@@ -58,9 +59,11 @@ class SavedModelTeacher:
         inputs = list(self.signature.structured_input_signature[1].items())
         outputs = list(self.signature.structured_outputs.items())
         if len(inputs) != 1 or not outputs or inputs[0][1].shape.rank != 4 or outputs[0][1].shape.rank != 4:
-            raise ModelError(f"{self.path}: expected one image input [N, H, W, 3] and logits [N, H, W, C]. "
-                             f"Received: inputs {[(n, s.shape.as_list()) for n, s in inputs]}, "
-                             f"outputs {[(n, s.shape.as_list()) for n, s in outputs]}")
+            raise ModelError(
+                f"{self.path}: expected one image input [N, H, W, 3] and logits [N, H, W, C]. "
+                f"Received: inputs {[(n, s.shape.as_list()) for n, s in inputs]}, "
+                f"outputs {[(n, s.shape.as_list()) for n, s in outputs]}"
+            )
         (self.input_name, spec), (self.output_name, output) = inputs[0], outputs[0]
         self.input_dtype = spec.dtype
         self.name = self.path.name

@@ -1,6 +1,7 @@
 """Build a segmentation model by name: `arch` + `backbone` + `alpha` + `output_stride`.
 
 Example:
+    >>> from edgeseg.recipe import ModelSpec
     >>> model = build_model(ModelSpec(arch="lraspp", alpha=0.35), input_size=(64, 64), num_classes=4)
     >>> model.input_shape, model.output_shape
     ((None, 64, 64, 3), (None, 64, 64, 4))
@@ -8,14 +9,18 @@ Example:
 
 from edgeseg._keras import keras
 from edgeseg.errors import ModelError
-from edgeseg.recipe import is_teach_only
 from edgeseg.models.backbones import mobilenet_v2_features, mobilenet_v3_features
 from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
+from edgeseg.models.kinds import is_teach_only
 
 BACKBONES = {
     "mobilenet_v2": lambda image, spec: mobilenet_v2_features(image, spec.alpha, spec.output_stride),
-    "mobilenet_v3_small": lambda image, spec: mobilenet_v3_features(image, spec.alpha, spec.output_stride, False, spec.minimalistic),
-    "mobilenet_v3_large": lambda image, spec: mobilenet_v3_features(image, spec.alpha, spec.output_stride, True, spec.minimalistic),
+    "mobilenet_v3_small": lambda image, spec: mobilenet_v3_features(
+        image, spec.alpha, spec.output_stride, False, spec.minimalistic
+    ),
+    "mobilenet_v3_large": lambda image, spec: mobilenet_v3_features(
+        image, spec.alpha, spec.output_stride, True, spec.minimalistic
+    ),
 }
 HEADS = {"deeplabv3plus": deeplabv3plus_head, "lraspp": lraspp_head}
 
@@ -60,4 +65,3 @@ def model_from_spec(spec, input_size, num_classes: int, seed: int = 0) -> keras.
     model = load_model(spec.path, trust_model_code=spec.trust_model_code)
     check_segmentation_model(model, str(spec.path), input_size, num_classes)
     return model
-

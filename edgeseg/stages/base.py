@@ -6,6 +6,7 @@ from pathlib import Path
 from edgeseg.data.split import SegmentationSplit
 from edgeseg.files import file_sizes
 from edgeseg.models.io import save_model
+from edgeseg.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class StageContext:
     augment: object
     seed: int
     run_dir: Path
-    recipe: object
+    recipe: Recipe
+    """The whole recipe, for the sections every stage may read (`data`, `student`); a stage reads its
+    own settings from the settings it is given, never another stage's section."""
     stage_dir: Path = Path(".")
     stage_key: str = ""
     """The hash of what the stage depends on; a training checkpoint is resumed only under the same key."""

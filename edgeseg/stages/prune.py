@@ -6,11 +6,12 @@ schedule is derived from the stage's real step count and the result is measured 
 
 from edgeseg._keras import tfmot
 from edgeseg.data.pipeline import steps_per_epoch
+from edgeseg.distillation import fine_tune_loss, fine_tune_trainer
 from edgeseg.errors import StageError
+from edgeseg.kernels import kernels_of, layer_sparsity, m_by_n_violations, sparsity
+from edgeseg.layer_selection import select_layers
 from edgeseg.models.copying import copy_model
 from edgeseg.stages.base import PipelineState, StageOutcome, save_stage_model
-from edgeseg.stages.distill import fine_tune_loss, fine_tune_trainer
-from edgeseg.stages.compressible import kernels_of, layer_sparsity, m_by_n_violations, select_layers, sparsity
 from edgeseg.training import fit_segmentation
 
 SPARSITY_TOLERANCE = 0.01
@@ -43,7 +44,11 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
-        fine_tune_trainer(wrapped, state, cfg.distill, ctx, "prune"), wrapped, cfg, ctx, keep_best=False,
+        fine_tune_trainer(wrapped, state.teacher, cfg.distill, ctx.ignore_index, "prune"),
+        wrapped,
+        cfg,
+        ctx,
+        keep_best=False,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
@@ -52,8 +57,13 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     kernels = kernels_of(model, names)
     reached = sparsity(kernels)
     record = {
-        **fit, **save_stage_model(model, ctx), "sparsity": reached, "target_sparsity": cfg.target_sparsity,
-        "m_by_n": cfg.m_by_n, "layers": len(names), "layer_sparsity": layer_sparsity(kernels),
+        **fit,
+        **save_stage_model(model, ctx),
+        "sparsity": reached,
+        "target_sparsity": cfg.target_sparsity,
+        "m_by_n": cfg.m_by_n,
+        "layers": len(names),
+        "layer_sparsity": layer_sparsity(kernels),
         "fine_tune_loss": fine_tune_loss(cfg.distill),
     }
     if reached < cfg.target_sparsity - SPARSITY_TOLERANCE:

@@ -7,12 +7,14 @@ images, so a drop can be told apart as conversion error (float TFLite) or quanti
 import numpy as np
 
 from edgeseg.files import content_sizes
+from edgeseg.models.labels import shipped_form
 from edgeseg.overlay import class_colors
 from edgeseg.plots import plot_class_iou, plot_confusion, plot_gallery
-from edgeseg.scoring import KerasSegmenter, score_split
+from edgeseg.quantization.converters import calibration_images, convert_float
+from edgeseg.quantization.debug import debug_quantization
+from edgeseg.scoring import agreement, score_split
+from edgeseg.segmenter import KerasSegmenter
 from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.quantization_debug import debug_quantization
-from edgeseg.stages.quantize import calibration_images, convert_float, shipped_form
 from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib, latency_by_threads
 
 
@@ -30,7 +32,9 @@ def gate_failures(cfg, record: dict, class_names: list[str]) -> list[str]:
     if cfg.max_class_iou_drop is not None:
         for name, class_drop in zip(class_names, record["class_iou_drop"]):
             if class_drop is not None and class_drop > cfg.max_class_iou_drop:
-                failures.append(f"verify.max_class_iou_drop: class '{name}' lost {class_drop:.4f} IoU, more than {cfg.max_class_iou_drop}")
+                failures.append(
+                    f"verify.max_class_iou_drop: class '{name}' lost {class_drop:.4f} IoU, more than {cfg.max_class_iou_drop}"
+                )
     latency = record["latency"][str(cfg.threads)]["median_ms"]
     if cfg.max_latency_ms is not None and latency > cfg.max_latency_ms:
         failures.append(f"verify.max_latency_ms: median {latency:.2f} ms at {cfg.threads} threads exceeds {cfg.max_latency_ms}")
@@ -40,33 +44,13 @@ def gate_failures(cfg, record: dict, class_names: list[str]) -> list[str]:
     return failures
 
 
-def agreement(reference, candidate, images: np.ndarray) -> dict:
-    """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel
-    (agreement only, when `candidate` outputs class ids)."""
-    if candidate.outputs_labels:
-        agreeing = sum(int(np.count_nonzero(reference.predict_labels(images[start : start + 16])
-                                            == candidate.predict_labels(images[start : start + 16])))
-                       for start in range(0, len(images), 16))
-        return {"pixel_agreement": agreeing / images[..., 0].size, "max_logit_error": None, "mean_logit_error": None}
-    agreeing, pixels, max_error, error_sum = 0, 0, 0.0, 0.0
-    for start in range(0, len(images), 16):
-        expected = reference.predict_logits(images[start : start + 16])
-        received = candidate.predict_logits(images[start : start + 16])
-        agreeing += int(np.count_nonzero(expected.argmax(-1) == received.argmax(-1)))
-        pixels += expected.shape[0] * expected.shape[1] * expected.shape[2]
-        difference = np.abs(expected - received)
-        max_error, error_sum = max(max_error, float(difference.max())), error_sum + float(difference.sum())
-    return {"pixel_agreement": agreeing / pixels, "max_logit_error": max_error,
-            "mean_logit_error": error_sum / (pixels * expected.shape[-1])}
-
-
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Scores float Keras, float TFLite and the quantized TFLite on the val split; records failed gates and plots.
 
     For a labels export the float models end in the same in-graph argmax, so the drop is the
     quantization's alone."""
     mode = state.tflite_mode
-    shipped_float = shipped_form(state.model, ctx.recipe)
+    shipped_float = shipped_form(state.model, cfg.output)
     float_model = KerasSegmenter(shipped_float)
     quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
     float_tflite = TFLiteSegmenter(convert_float(shipped_float), threads=cfg.threads)
@@ -98,8 +82,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
 
 def _debug(model, cfg, ctx) -> dict:
-    quantize = dict(ctx.recipe.stage_items())["quantize"]
-    images = calibration_images(ctx.train.images, quantize.calibration_images, ctx.seed)
+    images = calibration_images(ctx.train.images, cfg.calibration_images, ctx.seed)
 
     def miou(tflite: bytes) -> float:
         return score_split(TFLiteSegmenter(tflite, threads=cfg.threads), ctx.val, ctx.num_classes, desc="debugging")["miou"]
@@ -110,7 +93,9 @@ def _debug(model, cfg, ctx) -> dict:
 def _plots(float_model, quantized_model, scores: dict, cfg, ctx) -> list[str]:
     plots_dir = ctx.run_dir / "plots"
     written = [
-        plot_class_iou(ctx.class_names, scores["float"]["per_class_iou"], scores["quantized"]["per_class_iou"], plots_dir / "class_iou.png"),
+        plot_class_iou(
+            ctx.class_names, scores["float"]["per_class_iou"], scores["quantized"]["per_class_iou"], plots_dir / "class_iou.png"
+        ),
         plot_confusion(scores["quantized"]["confusion_matrix"], ctx.class_names, plots_dir / "confusion_matrix.png"),
     ]
     if cfg.gallery_images:
@@ -118,8 +103,15 @@ def _plots(float_model, quantized_model, scores: dict, cfg, ctx) -> list[str]:
         picks = np.unique(np.linspace(0, len(ctx.val) - 1, cfg.gallery_images).round().astype(int))
         images, truths = ctx.val.images[picks], ctx.val.labels[picks]
         colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
-        written.append(plot_gallery(
-            images, truths, float_model.predict_labels(images), quantized_model.predict_labels(images), colors,
-            ctx.ignore_index, plots_dir / "gallery.png",
-        ))
+        written.append(
+            plot_gallery(
+                images,
+                truths,
+                float_model.predict_labels(images),
+                quantized_model.predict_labels(images),
+                colors,
+                ctx.ignore_index,
+                plots_dir / "gallery.png",
+            )
+        )
     return [str(path.relative_to(ctx.run_dir)) for path in written]

@@ -8,7 +8,7 @@ import pytest
 
 from edgeseg.data.synthetic import generate_scenes
 from edgeseg.tflite import TFLiteSegmenter
-from tests.e2e.test_export import run_cli
+from tests.helpers import run_cli
 
 FRAME_SIZE = (96, 128)
 FRAMES = 12
@@ -49,8 +49,9 @@ def mask_in_overlay(shown_rgb, frame_rgb, colors):
 
 def test_saved_frames_carry_the_interpreters_mask(tiny_export, scene_video, tmp_path):
     video, frames = scene_video
-    completed = run_cli("demo", str(tiny_export), "--source", str(video), "--save", str(tmp_path / "frames"),
-                        "--no-window", cwd=tmp_path)
+    completed = run_cli(
+        "demo", str(tiny_export), "--source", str(video), "--save", str(tmp_path / "frames"), "--no-window", cwd=tmp_path
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert f"demo: {FRAMES} frames" in completed.stdout
     colors = [c["color"] for c in json.loads((tiny_export / "edgeseg.json").read_text())["classes"]]
@@ -67,8 +68,18 @@ def test_saved_frames_carry_the_interpreters_mask(tiny_export, scene_video, tmp_
 def test_saving_a_video_keeps_every_frame(tiny_export, scene_video, tmp_path):
     video, _ = scene_video
     out = tmp_path / "out.mp4"
-    completed = run_cli("demo", str(tiny_export / "model.tflite"), "--source", str(video), "--save", str(out),
-                        "--no-window", "--max_frames", "5", cwd=tmp_path)
+    completed = run_cli(
+        "demo",
+        str(tiny_export / "model.tflite"),
+        "--source",
+        str(video),
+        "--save",
+        str(out),
+        "--no-window",
+        "--max_frames",
+        "5",
+        cwd=tmp_path,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     capture = cv2.VideoCapture(str(out))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
@@ -80,19 +91,29 @@ def test_a_folder_of_images_is_a_source(tiny_export, tmp_path):
     images, _ = generate_scenes(3, FRAME_SIZE, num_classes=4, seed=4, split="demo")
     for index, image in enumerate(images):
         cv2.imwrite(str(tmp_path / f"{index}.png"), image[..., ::-1])
-    completed = run_cli("demo", str(tiny_export), "--source", str(tmp_path), "--save", str(tmp_path / "out"),
-                        "--no-window", cwd=tmp_path)
+    completed = run_cli(
+        "demo", str(tiny_export), "--source", str(tmp_path), "--save", str(tmp_path / "out"), "--no-window", cwd=tmp_path
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert len(list((tmp_path / "out").glob("*.png"))) == 3
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (["--source", "missing.mp4", "--no-window", "--save", "out.mp4"], "expected a camera index, a video file, a folder of images"),
-    (["--source", "0", "--no-window"], "would run unseen forever"),
-    (["--source", "not_a_video.mp4", "--no-window", "--save", "out.mp4"], "cannot open the video. Received: source=not_a_video.mp4"),
-    (["--source", "synthetic", "--no-window", "--save", "out.webm"], "Received: save=out.webm"),
-    (["--source", "synthetic", "--no-window", "--max_frames", "0"], "Received: max_frames=0"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--source", "missing.mp4", "--no-window", "--save", "out.mp4"],
+            "expected a camera index, a video file, a folder of images",
+        ),
+        (["--source", "0", "--no-window"], "would run unseen forever"),
+        (
+            ["--source", "not_a_video.mp4", "--no-window", "--save", "out.mp4"],
+            "cannot open the video. Received: source=not_a_video.mp4",
+        ),
+        (["--source", "synthetic", "--no-window", "--save", "out.webm"], "Received: save=out.webm"),
+        (["--source", "synthetic", "--no-window", "--max_frames", "0"], "Received: max_frames=0"),
+    ],
+)
 def test_bad_demo_input_gets_one_line(tiny_export, tmp_path, arguments, message):
     (tmp_path / "not_a_video.mp4").write_text("these are not frames")
     completed = run_cli("demo", str(tiny_export), *arguments, cwd=tmp_path)
@@ -105,8 +126,9 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path):
     (tmp_path / "notes.tflite").write_text("not a model")
     completed = run_cli("demo", str(tmp_path / "notes.tflite"), "--no-window", "--source", "synthetic", cwd=tmp_path)
     assert completed.returncode == 2
-    assert completed.stderr.strip().splitlines() == [f"edgeseg: error: {tmp_path / 'notes.tflite'}: not a .tflite model, "
-                                                      "and no edgeseg.json beside it"]
+    assert completed.stderr.strip().splitlines() == [
+        f"edgeseg: error: {tmp_path / 'notes.tflite'}: not a .tflite model, and no edgeseg.json beside it"
+    ]
 
 
 def test_a_window_without_a_display_is_refused(tiny_export, tmp_path, monkeypatch):
@@ -120,7 +142,7 @@ def test_a_window_without_a_display_is_refused(tiny_export, tmp_path, monkeypatc
 
 
 def test_an_export_without_its_description_is_refused(tiny_export, tmp_path):
-    from edgeseg.demo.contract import load_export
+    from edgeseg.contract import load_export
     from edgeseg.errors import ModelError
 
     broken = json.loads((tiny_export / "edgeseg.json").read_text())

@@ -7,8 +7,7 @@ import json
 
 import pytest
 
-from tests.e2e.test_export import run_cli
-from tests.helpers import tiny_recipe_dict, write_yaml
+from tests.helpers import run_cli, tiny_recipe_dict, write_yaml
 
 TWO_CPUS = {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,15 +13,11 @@ import pytest
 
 import edgeseg
 from edgeseg.tflite import TFLiteSegmenter
-from tests.helpers import REPO, tiny_recipe_dict, write_yaml
+from tests.helpers import REPO, run_cli, tiny_recipe_dict, write_yaml
 
 STAGE_FOLDERS = ["01-train", "02-distill", "03-prune", "04-cluster", "05-quantize", "06-verify", "07-export"]
+STAGE_NAMES = [folder[3:] for folder in STAGE_FOLDERS]
 NATIVE_NOISE = ("cuda", "oneDNN", "XNNPACK", "absl::", "WARNING", "Traceback")
-
-
-def run_cli(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "edgeseg", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +33,7 @@ def test_export_succeeds_quietly_and_says_where_the_model_is(exported):
     run_dir, _, completed = exported
     assert completed.returncode == 0, completed.stderr[-3000:]
     last_lines = completed.stdout.strip().splitlines()
-    assert last_lines[0].startswith(f"model: runs/tiny/model.tflite (int8")
+    assert last_lines[0].startswith("model: runs/tiny/model.tflite (int8")
     assert "int8 .tflite" in last_lines[1] and "vs float" in last_lines[1]
     for noise in NATIVE_NOISE:
         assert noise not in completed.stderr, f"{noise!r} leaked into the output:\n{completed.stderr[-2000:]}"
@@ -91,7 +88,12 @@ def test_eval_command_prints_the_same_miou(exported):
 def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_path):
     recipe = tiny_recipe_dict(
         student=None,
-        stages=[{"train": {"epochs": 1}}, {"quantize": {"calibration_images": 4}}, {"verify": {"min_miou": 0.99}}, {"export": {}}],
+        stages=[
+            {"train": {"epochs": 1}},
+            {"quantize": {"calibration_images": 4}},
+            {"verify": {"min_miou": 0.99}},
+            {"export": {}},
+        ],
     )
     del recipe["student"]
     completed = run_cli("export", str(write_yaml(tmp_path / "gate.yaml", recipe)), cwd=tmp_path)
@@ -109,8 +111,13 @@ def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_pa
 def export_killed_once_exists(recipe, path, cwd):
     """Runs `edgeseg export RECIPE` and SIGKILLs it as soon as `path` exists (or it ends)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "edgeseg", "export", str(recipe)], cwd=cwd, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeseg", "export", str(recipe)],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while not path.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -149,6 +156,20 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_model(exported, tmp_path):
     assert prune_record["target_sparsity"] == 0.6
 
 
+def test_editing_export_output_reruns_quantize_and_exports_what_the_recipe_says(exported, tmp_path):
+    """export.output is read by quantize (it converts the form export ships): a logits run resumed
+    with `output: labels` reuses the training stages and ships uint8 class ids."""
+    shutil.copytree(exported[0], tmp_path / "runs" / "tiny")
+    recipe = tiny_recipe_dict()
+    recipe["stages"][6]["export"]["output"] = "labels"
+    rerun = run_cli("export", str(write_yaml(tmp_path / "tiny.yaml", recipe)), "--resume", cwd=tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert all(f"[{index}] {name} reused" in rerun.stderr for index, name in enumerate(STAGE_NAMES[:4], start=1))
+    assert "quantize reused" not in rerun.stderr and "[5/7] quantize" in rerun.stderr
+    segmenter = TFLiteSegmenter(tmp_path / "runs" / "tiny" / "model.tflite")
+    assert segmenter.outputs_labels and list(segmenter.output["shape"]) == [1, 32, 32]
+
+
 def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
     run_dir = exported[0]
     quantize = json.loads((run_dir / "05-quantize" / "record.json").read_text())
@@ -167,25 +188,36 @@ def test_int8_kernels_keep_the_pruned_zeros_and_the_clusters(exported):
 def test_the_size_breakdown_tool_splits_the_files_gzip_as_quantize_recorded(exported):
     run_dir = exported[0]
     parts = json.loads((run_dir / "05-quantize" / "record.json").read_text())["kernels"]["gzip_breakdown"]
-    tool = [sys.executable, str(REPO / "tools/size_breakdown.py"), str(run_dir / "05-quantize" / "model.tflite"),
-            str(run_dir / "04-cluster" / "model.keras")]
-    completed = subprocess.run(tool, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                               timeout=300)
+    tool = [
+        sys.executable,
+        str(REPO / "tools/size_breakdown.py"),
+        str(run_dir / "05-quantize" / "model.tflite"),
+        str(run_dir / "04-cluster" / "model.keras"),
+    ]
+    completed = subprocess.run(tool, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     row = next(line for line in completed.stdout.splitlines() if line.startswith("| edgeseg |"))
-    expected = [f"{parts[part] / 1024:.1f} ({parts[part] / parts['whole']:.1%})"
-                for part in ("compressed_kernels", "other_kernels", "biases_scales_and_graph", "floor", "whole")]
+    expected = [
+        f"{parts[part] / 1024:.1f} ({parts[part] / parts['whole']:.1%})"
+        for part in ("compressed_kernels", "other_kernels", "biases_scales_and_graph", "floor", "whole")
+    ]
     assert row.split(" | ")[1:6] == expected
 
 
 @pytest.mark.slow  # the modes' conversion is in the default suite (test_stages); this is the whole path
 def test_a_float16_run_is_verified_exported_and_demoed_as_float16(tmp_path):
-    from edgeseg.demo.contract import load_export
+    from edgeseg.contract import load_export
     from edgeseg.demo.desktop import DesktopDemo
     from edgeseg.recipe import parse_recipe
 
-    recipe = tiny_recipe_dict(stages=[{"train": {"epochs": 1}}, {"quantize": {"mode": "float16", "calibration_images": 8}},
-                                      {"verify": {}}, {"export": {}}])
+    recipe = tiny_recipe_dict(
+        stages=[
+            {"train": {"epochs": 1}},
+            {"quantize": {"mode": "float16", "calibration_images": 8}},
+            {"verify": {}},
+            {"export": {}},
+        ]
+    )
     del recipe["student"]
     result = edgeseg.run(parse_recipe(recipe), runs_dir=tmp_path)
     model_line, scores_line, _ = result.summary_lines()
@@ -221,8 +253,11 @@ def test_a_teacher_that_can_only_teach_distills_a_student_end_to_end(tiny_export
     from edgeseg.models.io import load_model
     from edgeseg.recipe import parse_recipe
 
-    teacher_path = tiny_export / "model.tflite" if teacher_kind == "tflite" else \
-        plain_saved_model(load_model(tiny_export / "01-train" / "model.keras"), tmp_path / "exported")
+    teacher_path = (
+        tiny_export / "model.tflite"
+        if teacher_kind == "tflite"
+        else plain_saved_model(load_model(tiny_export / "01-train" / "model.keras"), tmp_path / "exported")
+    )
     recipe = tiny_recipe_dict(
         teacher={"path": str(teacher_path)},
         stages=[{"distill": {"epochs": 1}}, {"quantize": {"calibration_images": 8}}, {"verify": {}}],

@@ -10,10 +10,10 @@ import os
 import numpy as np
 import pytest
 
+from edgeseg.contract import load_export
 from edgeseg.data.synthetic import generate_scenes
-from edgeseg.demo.contract import load_export
+from edgeseg.demo.headless import decode_y4m_frames, demo_page, missing_requirements, wait_for_frames, write_y4m
 from edgeseg.overlay import overlay
-from tests.browser_helpers import decode_y4m_frames, demo_page, missing_requirements, wait_for_frames, write_y4m
 
 # A 4:3 camera like a phone's, stretched 4x and 3x down to the 32x32 model: the page's scaling is exercised.
 CAMERA_HEIGHT, CAMERA_WIDTH = 96, 128

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeseg.demo import contract
+from edgeseg import contract
+from edgeseg.contract import DESCRIPTION_FILE, MODEL_FILE
 from edgeseg.demo.android import (
     APP_ASSETS,
     APP_CONTRACT_SOURCE,
-    DESCRIPTION_ASSET,
-    MODEL_ASSET,
     android_constants,
     android_contract_keys,
     android_tensor_types,
@@ -26,9 +25,9 @@ from edgeseg.demo.android import (
 )
 from edgeseg.errors import ModelError
 from edgeseg.tflite import INTEGER_TYPES
-from tests.helpers import REPO
+from tests.helpers import ANDROID_APP, REPO, android_app_copy
 
-APP = REPO / "android_demo"
+APP = ANDROID_APP
 KOTLIN_SOURCES = APP / "app/src/main/java"
 SEGMENTER_SOURCE = KOTLIN_SOURCES / "dev/edgeseg/demo/Segmenter.kt"
 ANDROID_NAMESPACE = "{http://schemas.android.com/apk/res/android}"
@@ -67,7 +66,7 @@ def kotlin_contract() -> str:
 
 
 def export_description(run_dir: Path) -> dict:
-    return json.loads((run_dir / DESCRIPTION_ASSET).read_text())
+    return json.loads((run_dir / DESCRIPTION_FILE).read_text())
 
 
 def values_at(node, dotted: str) -> list:
@@ -84,17 +83,12 @@ def values_at(node, dotted: str) -> list:
     return nodes
 
 
-def app_copy(tmp_path: Path) -> Path:
-    """The Android project without anything a build or an earlier copy left in it."""
-    return shutil.copytree(APP, tmp_path / "android_demo", ignore=shutil.ignore_patterns("assets", "build", ".gradle"))
-
-
 def broken_export(run_dir: Path, tmp_path: Path, breaks) -> Path:
     """A copy of the run folder whose edgeseg.json `breaks(description)` has changed in place."""
     export = shutil.copytree(run_dir, tmp_path / "export")
     description = export_description(export)
     breaks(description)
-    (export / DESCRIPTION_ASSET).write_text(json.dumps(description, indent=2))
+    (export / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2))
     return export
 
 
@@ -141,32 +135,41 @@ def test_the_key_parser_refuses_a_read_it_cannot_trace(read):
 
 
 def test_copy_export_to_app_puts_the_model_and_its_description_in_the_assets(tiny_export, tmp_path):
-    app = app_copy(tmp_path)
+    app = android_app_copy(tmp_path)
     copied = copy_export_to_app(tiny_export, app)
     assets = app / APP_ASSETS
-    assert copied == [assets / MODEL_ASSET, assets / DESCRIPTION_ASSET]
+    assert copied == [assets / MODEL_FILE, assets / DESCRIPTION_FILE]
     assert copied[0].read_bytes() == (tiny_export / "model.tflite").read_bytes()
     assert json.loads(copied[1].read_text()) == export_description(tiny_export)
-    assert sorted(path.name for path in assets.iterdir()) == sorted([MODEL_ASSET, DESCRIPTION_ASSET])
+    assert sorted(path.name for path in assets.iterdir()) == sorted([MODEL_FILE, DESCRIPTION_FILE])
 
 
 def test_copy_export_to_app_reads_a_self_describing_tflite_alone(tiny_export, tmp_path):
     model = shutil.copy(tiny_export / "model.tflite", tmp_path / "segmenter.tflite")
-    copied = copy_export_to_app(model, app_copy(tmp_path))
+    copied = copy_export_to_app(model, android_app_copy(tmp_path))
     assert json.loads(copied[1].read_text()) == export_description(tiny_export)
 
 
-@pytest.mark.parametrize(("breaks", "message"), [
-    (lambda d: d["output"].pop("dtype"), "edgeseg.json lacks output.dtype"),
-    (lambda d: d["classes"][0].pop("name"), r"lacks classes\[\]\.name, which the Android app reads"),
-    (lambda d: d["output"].update(dtype="int4"), r"handles uint8, int8, int16, float32 tensors\. Received: output.dtype='int4'"),
-    (lambda d: d["output"].update(kind="class_ids"), r"needs output.kind = 'logits' or 'labels'\. Received: output.kind='class_ids'"),
-    (lambda d: d["input"].update(color_order="BGR"), r"needs input.color_order = 'RGB'\. Received: input.color_order='BGR'"),
-])
+@pytest.mark.parametrize(
+    ("breaks", "message"),
+    [
+        (lambda d: d["output"].pop("dtype"), "edgeseg.json lacks output.dtype"),
+        (lambda d: d["classes"][0].pop("name"), r"lacks classes\[\]\.name, which the Android app reads"),
+        (
+            lambda d: d["output"].update(dtype="int4"),
+            r"handles uint8, int8, int16, float32 tensors\. Received: output.dtype='int4'",
+        ),
+        (
+            lambda d: d["output"].update(kind="class_ids"),
+            r"needs output.kind = 'logits' or 'labels'\. Received: output.kind='class_ids'",
+        ),
+        (lambda d: d["input"].update(color_order="BGR"), r"needs input.color_order = 'RGB'\. Received: input.color_order='BGR'"),
+    ],
+)
 def test_copy_export_to_app_refuses_an_export_the_app_cannot_read(tiny_export, tmp_path, breaks, message):
     export = broken_export(tiny_export, tmp_path, breaks)
-    app = app_copy(tmp_path)
-    with pytest.raises(ModelError, match=rf"^{re.escape(str(export / DESCRIPTION_ASSET))}: .*{message}") as raised:
+    app = android_app_copy(tmp_path)
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(export / DESCRIPTION_FILE))}: .*{message}") as raised:
         copy_export_to_app(export, app)
     assert "\n" not in str(raised.value)
     assert not (app / APP_ASSETS).exists()
@@ -178,17 +181,17 @@ def test_copy_export_to_app_refuses_a_folder_that_is_not_the_app(tiny_export, tm
 
 
 def test_the_copy_tool_prints_what_it_copied_and_one_line_on_error(tiny_export, tmp_path):
-    app = app_copy(tmp_path)
+    app = android_app_copy(tmp_path)
     tool = [sys.executable, str(REPO / "tools/copy_export_to_android.py")]
     copied = subprocess.run([*tool, str(tiny_export), "--app", str(app)], capture_output=True, text=True)
     assert copied.returncode == 0, copied.stderr
-    assert copied.stdout.splitlines() == [f"copied {app / APP_ASSETS / name}" for name in (MODEL_ASSET, DESCRIPTION_ASSET)]
+    assert copied.stdout.splitlines() == [f"copied {app / APP_ASSETS / name}" for name in (MODEL_FILE, DESCRIPTION_FILE)]
 
     export = broken_export(tiny_export, tmp_path, lambda d: d["output"].pop("dtype"))
     refused = subprocess.run([*tool, str(export), "--app", str(app)], capture_output=True, text=True)
     assert refused.returncode == 2
     assert refused.stderr.splitlines() == [
-        f"copy_export_to_android: error: {export / DESCRIPTION_ASSET}: edgeseg.json lacks output.dtype"
+        f"copy_export_to_android: error: {export / DESCRIPTION_FILE}: edgeseg.json lacks output.dtype"
     ]
 
 
@@ -216,8 +219,8 @@ def test_the_app_handles_every_tensor_type_edgeseg_runs_with_numpys_sizes_and_ra
 
 def test_the_app_requires_what_the_contract_and_a_real_export_say(tiny_export):
     constants = android_constants(kotlin_contract())
-    assert constants["SUPPORTED_FORMAT"] == contract.SUPPORTED_FORMAT
-    assert (constants["MODEL_ASSET"], constants["DESCRIPTION_ASSET"]) == (MODEL_ASSET, DESCRIPTION_ASSET)
+    assert constants["SUPPORTED_FORMAT"] == contract.FORMAT
+    assert (constants["MODEL_ASSET"], constants["DESCRIPTION_ASSET"]) == (MODEL_FILE, DESCRIPTION_FILE)
     description = export_description(tiny_export)
     allowed = app_allowed_values(constants)
     assert allowed["output.kind"] == ["logits", "labels"]
@@ -243,8 +246,9 @@ def test_the_gradle_project_has_every_file_and_no_binary():
     assert [name for name in PROJECT_FILES if not (APP / name).is_file()] == []
     assert re.search(r'include\(":app"\)', (APP / "settings.gradle.kts").read_text())
     wrapper = (APP / "gradle/wrapper/gradle-wrapper.properties").read_text()
-    assert re.search(r"^distributionUrl=https\\://services\.gradle\.org/distributions/gradle-\d+\.\d+(\.\d+)?-(bin|all)\.zip$",
-                     wrapper, re.M)
+    assert re.search(
+        r"^distributionUrl=https\\://services\.gradle\.org/distributions/gradle-\d+\.\d+(\.\d+)?-(bin|all)\.zip$", wrapper, re.M
+    )
     assert [path.name for path in project_files() if path.suffix in {".jar", ".apk", ".aar", ".tflite"}] == []
 
 
@@ -257,7 +261,8 @@ def test_the_manifest_declares_the_camera_permission_and_the_launcher_activity()
     launcher = activities[".MainActivity"]
     assert launcher.get(f"{ANDROID_NAMESPACE}exported") == "true"
     assert {element.get(f"{ANDROID_NAMESPACE}name") for element in launcher.iter()} >= {
-        "android.intent.action.MAIN", "android.intent.category.LAUNCHER",
+        "android.intent.action.MAIN",
+        "android.intent.category.LAUNCHER",
     }
     assert re.search(r"^class MainActivity\b", (KOTLIN_SOURCES / "dev/edgeseg/demo/MainActivity.kt").read_text(), re.M)
 

@@ -1,19 +1,23 @@
-"""The CamVid benchmark's naive path and its targets, on recipes and figures made here (no training)."""
+"""The benchmark's naive arm, its statistics over seeds and its report, on recipes and figures made here (no training)."""
 
 import pytest
 
-from edgeseg.benchmark import _targets, benchmark_markdown, naive_recipe
+from edgeseg.benchmark import benchmark_markdown, comparisons, naive_recipe, summarize
 from edgeseg.errors import RecipeError
 from edgeseg.recipe import parse_recipe
 from tests.helpers import tiny_recipe_dict
 
 
-def path_figures(float_miou, int8_miou, size, gzip_size, latency, gzip_floor=None):
+def run_figures(float_miou, int8_miou, distilled=None, latency=2.0):
+    stages = {"train": 0.3, **({"distill": distilled} if distilled is not None else {})}
     return {
-        "float_miou": float_miou, "int8_miou": int8_miou, "int8_drop": float_miou - int8_miou, "resolution": "label",
-        "int8_per_class_iou": [0.5, None], "float_per_class_iou": [0.5, None], "bytes": size, "gzip_bytes": gzip_size,
-        "gzip_floor_bytes": gzip_floor,
-        "latency_ms": {"1": latency, "2": latency / 2}, "stage_seconds": {"train": 1.0, "quantize": 2.0},
+        "float_miou": float_miou,
+        "int8_miou": int8_miou,
+        "int8_drop": float_miou - int8_miou,
+        "bytes": 500_000,
+        "gzip_bytes": 300_000,
+        "stage_val_miou": stages,
+        "latency_ms": {"1": latency, "2": latency / 2},
         "wall_seconds": 60.0,
     }
 
@@ -39,14 +43,46 @@ def test_a_recipe_without_distill_cannot_be_benchmarked():
         naive_recipe(parse_recipe(recipe))
 
 
-def test_targets_are_judged_on_the_measured_figures():
-    naive = path_figures(0.40, 0.39, 700_000, 600_000, 2.0)
-    met = _targets(naive, path_figures(0.46, 0.458, 500_000, 200_000, 1.9))
-    assert [target["met"] for target in met] == [True, True, True, True, True]
-    missed = _targets(naive, path_figures(0.44, 0.43, 650_000, 300_000, 2.1, gzip_floor=150_000))
-    assert missed[3]["measured"] == "50.0% (floor 25.0%: the same file with its pruned and clustered kernels all zeros)"
-    assert [target["met"] for target in missed] == [False, False, False, False, False]
-    markdown = benchmark_markdown({"recipe": "tiny", "classes": ["sky", "road"], "targets": missed,
-                                   "paths": {"naive": naive, "edgeseg": path_figures(0.44, 0.43, 650_000, 300_000, 2.1)}})
-    assert "| naive | 0.4000 | 0.3900 |" in markdown and "| road | absent | absent |" in markdown
-    assert markdown.count("| no |") == 5
+def test_arms_are_summarized_over_seeds_and_compared_by_the_spread_rule():
+    naive = summarize([run_figures(0.50, 0.49), run_figures(0.52, 0.51), run_figures(0.51, 0.50)])
+    assert naive["int8_miou"]["mean"] == pytest.approx(0.50) and naive["int8_miou"]["std"] == pytest.approx(0.01)
+    assert naive["int8_miou"]["values"] == [0.49, 0.51, 0.50]
+    distilled = summarize(
+        [
+            run_figures(0.55, 0.50, distilled=0.56),
+            run_figures(0.56, 0.505, distilled=0.57),
+            run_figures(0.57, 0.51, distilled=0.58),
+        ]
+    )
+    rows = {row["comparison"].split(" (")[0]: row for row in comparisons({"naive": naive, "kd": distilled})}
+    assert set(rows) == {
+        "kd int8 vs naive int8",
+        "kd distilled student vs naive cross-entropy student",
+        "kd int8 vs its distilled student",
+    }
+    end_to_end = rows["kd int8 vs naive int8"]
+    assert end_to_end["difference"] == pytest.approx(0.005) and not end_to_end["larger_than_spread"]
+    student = rows["kd distilled student vs naive cross-entropy student"]
+    assert student["difference"] == pytest.approx(0.06) and student["combined_spread"] == pytest.approx(0.02)
+    assert student["larger_than_spread"]
+    assert rows["kd int8 vs its distilled student"]["larger_than_spread"]
+
+
+def test_the_report_shows_means_spreads_latency_ratios_and_every_seed():
+    arms = {
+        "naive": [run_figures(0.50, 0.49), run_figures(0.52, 0.51)],
+        "kd": [run_figures(0.55, 0.54, distilled=0.56, latency=1.0), run_figures(0.57, 0.56, distilled=0.58, latency=1.0)],
+    }
+    result = {
+        "recipes": ["kd"],
+        "seeds": [0, 1],
+        "threads": ["1", "2"],
+        "runs": {arm: {str(seed): run for seed, run in enumerate(runs)} for arm, runs in arms.items()},
+        "arms": {arm: summarize(runs) for arm, runs in arms.items()},
+    }
+    result["comparisons"] = comparisons(result["arms"])
+    markdown = benchmark_markdown(result)
+    assert "| naive | 0.5100 ± 0.0141 | 0.5000 ± 0.0141 |" in markdown
+    assert "1.00 ± 0.00 ms (0.50x)" in markdown, "kd's latency as a ratio to the naive file's"
+    assert "| kd | 1 | 0.3000 | 0.5800 | 0.5700 | 0.5600 | 1.0 min |" in markdown
+    assert "| kd int8 vs naive int8 (mIoU) | +0.0500 | 0.0283 | yes |" in markdown

@@ -3,7 +3,7 @@
 import numpy as np
 
 from edgeseg.data import load_split
-from edgeseg.data.pipeline import evaluation_batches, training_batches
+from edgeseg.data.pipeline import training_batches
 from edgeseg.recipe import AugmentConfig, parse_recipe
 from tests.helpers import tiny_recipe_dict
 
@@ -38,9 +38,3 @@ def test_without_augmentation_batches_are_the_images_themselves():
     images, labels = first_batches(split, None, 0, count=1)[0]
     stored = {image.tobytes() for image in split.images}
     assert all(image.astype(np.uint8).tobytes() in stored for image in images)
-
-
-def test_evaluation_batches_cover_the_split_in_order():
-    split = tiny_train_split()
-    labels = np.concatenate([y.numpy() for _, y in evaluation_batches(split, 16)])
-    np.testing.assert_array_equal(labels, split.labels)

@@ -6,15 +6,14 @@ import dataclasses
 import numpy as np
 import pytest
 
+from edgeseg import distillation
 from edgeseg.data.folder import load_unlabeled_images
 from edgeseg.errors import DataError, StageError
 from edgeseg.losses import distillation_loss
 from edgeseg.recipe import DistillConfig
 from edgeseg.stages import distill
 from edgeseg.stages.base import PipelineState
-from tests.helpers import REMOVE, write_image, write_recipe
-from tests.unit.test_recipe import assert_one_problem, load_error
-from tests.unit.test_stages import run_stage_test
+from tests.helpers import REMOVE, assert_one_problem, load_error, run_stage_test, write_image, write_recipe
 
 # Two images of 1x2 pixels, 2 classes. Image 0 has one labeled pixel and one ignored; image 1 none.
 TEACHER = np.array([[[[2.0, 0.0], [0.0, 1.0]]], [[[1.0, 3.0], [0.5, 0.0]]]], np.float32)
@@ -55,47 +54,49 @@ def test_unlabeled_images_are_trained_on_and_recorded(tiny_model, tiny_context):
     assert outcome.record["unlabeled_images"] == 8 and outcome.record["teacher_logits"] == "every step"
 
 
-def test_without_augmentation_the_teacher_logits_are_cached_and_the_teacher_not_run(tiny_model, tiny_context,
-                                                                                   monkeypatch):
+def test_without_augmentation_the_teacher_logits_are_cached_and_the_teacher_not_run(tiny_model, tiny_context, monkeypatch):
     plain = dataclasses.replace(tiny_context, augment=None)
     assert run_stage_test("distill", PipelineState(tiny_model), plain, epochs=1).record["teacher_logits"] == "cached"
     images = tiny_context.train.images[:20]
-    distiller = distill.Distiller(tiny_model, tiny_model, DistillConfig(), tiny_context.ignore_index)
-    cached = distill._teacher_logits_once(distiller, images)
+    distiller = distillation.Distiller(tiny_model, tiny_model, DistillConfig(), tiny_context.ignore_index)
+    cached = distillation.teacher_logits_once(distiller, images)
     assert cached.dtype == np.float16
     np.testing.assert_allclose(cached, distiller.teacher_logits(images.astype(np.float32)).numpy(), rtol=2e-3, atol=1e-3)
 
     def teacher_forbidden(self, images):
         raise AssertionError("the teacher ran during training although its logits were cached")
 
-    monkeypatch.setattr(distill.Distiller, "_teacher_outputs", teacher_forbidden)
-    monkeypatch.setattr(distill, "_teacher_logits_once",
-                        lambda distiller, images: np.zeros((len(images), *cached.shape[1:]), np.float16))
+    monkeypatch.setattr(distillation.Distiller, "_teacher_outputs", teacher_forbidden)
+    monkeypatch.setattr(
+        distill, "teacher_logits_once", lambda distiller, images: np.zeros((len(images), *cached.shape[1:]), np.float16)
+    )
     run_stage_test("distill", PipelineState(tiny_model), plain, epochs=1)
 
 
 @pytest.mark.parametrize("stride", [4, 8, 16])
 def test_the_feature_layer_is_the_deepest_backbone_layer_at_the_stride(tiny_model, stride):
-    name = distill.backbone_layer_at_stride(tiny_model, stride)
+    name = distillation.backbone_layer_at_stride(tiny_model, stride)
     assert name.startswith(("stem_", "block")) and tiny_model.get_layer(name).output_shape[1] * stride == 32
-    deeper = tiny_model.layers[[layer.name for layer in tiny_model.layers].index(name) + 1:]
+    deeper = tiny_model.layers[[layer.name for layer in tiny_model.layers].index(name) + 1 :]
     assert not [layer.name for layer in deeper if layer.name.startswith("block") and layer.output_shape[1] * stride == 32]
 
 
 def test_feature_distillation_trains_through_an_adapter_the_student_does_not_keep(tiny_model, tiny_context):
-    outcome = run_stage_test("distill", PipelineState(tiny_model), tiny_context, epochs=1, feature_weight=1.0,
-                             feature_stride=16)
+    outcome = run_stage_test("distill", PipelineState(tiny_model), tiny_context, epochs=1, feature_weight=1.0, feature_stride=16)
     teacher_layer, student_layer = outcome.record["feature_layers"]
-    assert teacher_layer == distill.backbone_layer_at_stride(tiny_model, 16)
-    assert student_layer == distill.backbone_layer_at_stride(outcome.state.model, 16)
+    assert teacher_layer == distillation.backbone_layer_at_stride(tiny_model, 16)
+    assert student_layer == distillation.backbone_layer_at_stride(outcome.state.model, 16)
     assert "feature_adapter" not in {layer.name for layer in outcome.state.model.layers}
     assert outcome.record["teacher_logits"] == "every step"
 
 
 def test_feature_distillation_names_a_missing_layer(tiny_model, tiny_context):
     with pytest.raises(StageError, match="the student .* has no layer 'nowhere'"):
-        distill.apply(PipelineState(tiny_model), DistillConfig(epochs=1, feature_weight=1.0,
-                                                               feature_layers=("block1_project_bn", "nowhere")), tiny_context)
+        distill.apply(
+            PipelineState(tiny_model),
+            DistillConfig(epochs=1, feature_weight=1.0, feature_layers=("block1_project_bn", "nowhere")),
+            tiny_context,
+        )
 
 
 def test_unlabeled_images_are_read_and_resized(tmp_path):
@@ -110,31 +111,40 @@ def test_unlabeled_images_are_read_and_resized(tmp_path):
 
 def test_unlabeled_images_without_distill_are_a_recipe_error(tmp_path):
     (tmp_path / "frames").mkdir()
-    path = write_recipe(tmp_path, data={"format": "synthetic", "unlabeled": "frames"},
-                        stages=[{"train": {"epochs": 1}}], student=REMOVE)
+    path = write_recipe(
+        tmp_path, data={"format": "synthetic", "unlabeled": "frames"}, stages=[{"train": {"epochs": 1}}], student=REMOVE
+    )
     assert_one_problem(load_error(path), path, "data.unlabeled", "need a 'distill' stage")
 
 
-@pytest.mark.parametrize("stage, options", [
-    ("prune", {"target_sparsity": 0.5, "sparsity_schedule": "constant"}),
-    pytest.param("cluster", {"clusters": 4}, marks=pytest.mark.slow),  # the same helper as prune's
-])
-def test_prune_and_cluster_fine_tune_against_the_teacher_when_asked(tiny_model, tiny_context, monkeypatch,
-                                                                    stage, options):
+@pytest.mark.parametrize(
+    "stage, options",
+    [
+        ("prune", {"target_sparsity": 0.5, "sparsity_schedule": "constant"}),
+        pytest.param("cluster", {"clusters": 4}, marks=pytest.mark.slow),  # the same helper as prune's
+    ],
+)
+def test_prune_and_cluster_fine_tune_against_the_teacher_when_asked(tiny_model, tiny_context, monkeypatch, stage, options):
     from edgeseg.models.copying import copy_model
 
     teachers_seen = []
-    teacher_outputs = distill.Distiller._teacher_outputs
+    teacher_outputs = distillation.Distiller._teacher_outputs
 
     def spied(self, images):
         teachers_seen.append(self.teacher)
         return teacher_outputs(self, images)
 
-    monkeypatch.setattr(distill.Distiller, "_teacher_outputs", spied)
+    monkeypatch.setattr(distillation.Distiller, "_teacher_outputs", spied)
     student = copy_model(tiny_model)
     # The stage's own check (target sparsity reached; at most `clusters` values) holds through the distiller.
-    outcome = run_stage_test(stage, PipelineState(student, teacher=tiny_model), tiny_context, epochs=1,
-                             distill={"kd_loss": "cwd", "temperature": 4.0}, **options)
+    outcome = run_stage_test(
+        stage,
+        PipelineState(student, teacher=tiny_model),
+        tiny_context,
+        epochs=1,
+        distill={"kd_loss": "cwd", "temperature": 4.0},
+        **options,
+    )
     assert teachers_seen and all(seen is tiny_model for seen in teachers_seen)
     assert outcome.record["fine_tune_loss"] == "cross-entropy + cwd on the teacher's logits"
     assert outcome.state.teacher is tiny_model

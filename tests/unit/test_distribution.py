@@ -8,8 +8,7 @@ from edgeseg._keras import tf
 from edgeseg.distribution import strategy_for
 from edgeseg.errors import EdgesegError
 from edgeseg.recipe import DistributeConfig
-from tests.unit.test_recipe import assert_one_problem, load_error
-from tests.helpers import write_recipe
+from tests.helpers import assert_one_problem, load_error, write_recipe
 
 
 def test_no_section_is_tensorflows_default_strategy():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgeseg.data import load_split
-from edgeseg.errors import DataError
+from edgeseg.errors import DataError, EdgesegError
 from edgeseg.recipe import parse_data
 from tests.helpers import (
     IMAGE_HEIGHT,
@@ -67,6 +67,67 @@ def test_images_are_rgb_sorted_by_stem_and_labels_keep_ignore(tmp_path):
     assert (split.labels[:, :6] == 255).all() and (split.labels[:, 10:] != 255).all()
 
 
+def test_a_split_is_selected_by_globs_over_several_folders_without_copying_files(tmp_path):
+    """CamVid-style: a held-out sequence as val, the rest of both released splits as train."""
+    root = tmp_path / "ds"
+    make_split(root, "train", ["seqA_1", "seqA_2", "seqB_1"], num_classes=len(CLASSES))
+    make_split(root, "val", ["seqA_3"], num_classes=len(CLASSES))
+    train = {"images": ["train/images/seqA_*", "val/images"], "labels": ["train/labels", "val/labels"]}
+    val = {"images": "train/images/seqB_*", "labels": "train/labels"}
+    data = folder_data(root, train=train, val=val)
+    assert len(load_split(data, "train", seed=0)) == 3 and len(load_split(data, "val", seed=0)) == 1
+    from edgeseg.data.folder import split_pairs
+
+    assert [image.name for image, _ in split_pairs(root.resolve(), data.train, "data.train")] == [
+        "seqA_1.png",
+        "seqA_2.png",
+        "seqA_3.png",
+    ]
+
+
+def test_a_split_by_list_file_and_name_suffixes(tmp_path):
+    """Cityscapes-style names (a shared prefix, then a suffix per kind), and a VOC-style list of names."""
+    root = tmp_path / "ds"
+    for name in ("city_1", "city_2", "city_3"):
+        write_image(root / "img" / f"{name}_leftImg8bit.png")
+        write_label(root / "gt" / f"{name}_gtFine_labelIds.png", striped_label(len(CLASSES)))
+        write_label(root / "gt" / f"{name}_gtFine_color.png", np.zeros((IMAGE_HEIGHT, IMAGE_WIDTH, 3), np.uint8))
+    (tmp_path / "train.txt").write_text("city_3\ncity_1\n\n")
+    spec = {
+        "images": "img",
+        "labels": "gt/*_labelIds.png",
+        "image_suffix": "_leftImg8bit.png",
+        "label_suffix": "_gtFine_labelIds.png",
+        "list_file": str(tmp_path / "train.txt"),
+    }
+    from edgeseg.data.folder import split_pairs
+
+    data = folder_data(root, train=spec)
+    pairs = split_pairs(root.resolve(), data.train, "data.train")
+    assert [(image.name, label.name) for image, label in pairs] == [
+        ("city_1_leftImg8bit.png", "city_1_gtFine_labelIds.png"),
+        ("city_3_leftImg8bit.png", "city_3_gtFine_labelIds.png"),
+    ]
+    assert len(load_split(data, "train", seed=0)) == 2
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragments"),
+    [
+        ({"images": "train/images/zz*", "labels": "train/labels"}, ["data.train.images", "no file matches it"]),
+        ({"images": "train/images", "labels": "train/labels", "list_file": "LIST"}, ["lists 'd'", "no such image"]),
+        ({"images": "train/images", "labels": []}, ["train.labels", "expected a folder or glob pattern"]),
+    ],
+)
+def test_a_bad_split_spec_is_one_line_naming_the_key(root, tmp_path, spec, fragments):
+    (tmp_path / "list.txt").write_text("a\nd\n")
+    spec = {key: str(tmp_path / "list.txt") if value == "LIST" else value for key, value in spec.items()}
+    with pytest.raises(EdgesegError) as caught:  # from the recipe's validation or from loading the split
+        load_split(folder_data(root, train=spec), "train", seed=0)
+    message = str(caught.value)
+    assert "\n" not in message and all(fragment in message for fragment in fragments), message
+
+
 def test_resizing_never_blends_label_ids(tmp_path):
     root = tmp_path / "ds"
     label = np.where(np.arange(IMAGE_WIDTH) % 2 == 0, 2, 255).astype(np.uint8)[None].repeat(IMAGE_HEIGHT, axis=0)
@@ -95,8 +156,15 @@ def write_binary_mask_dataset(root):
 def test_label_map_turns_a_255_mask_into_ids(tmp_path):
     root = tmp_path / "ds"
     write_binary_mask_dataset(root)
-    data = parse_data({"format": "folder", "root": str(root), "classes": ["background", "object"],
-                       "input_size": [32, 32], "label_map": {255: 1}})
+    data = parse_data(
+        {
+            "format": "folder",
+            "root": str(root),
+            "classes": ["background", "object"],
+            "input_size": [32, 32],
+            "label_map": {255: 1},
+        }
+    )
     labels = load_split(data, "train", seed=0).labels
     assert set(np.unique(labels)) == {0, 1}
     assert (labels[0, :, :16] == 0).all() and (labels[0, :, 16:] == 1).all()

@@ -35,8 +35,9 @@ def test_a_model_without_lambda_layers_loads_without_trust(tmp_path, tiny_model)
 def test_trust_model_code_is_a_recipe_option(tmp_path):
     path = tmp_path / "teacher.keras"
     path.write_bytes(b"placeholder")
-    recipe = parse_recipe(tiny_recipe_dict(teacher={"path": str(path), "trust_model_code": True},
-                                           stages=[{"distill": {}}, {"quantize": {}}]))
+    recipe = parse_recipe(
+        tiny_recipe_dict(teacher={"path": str(path), "trust_model_code": True}, stages=[{"distill": {}}, {"quantize": {}}])
+    )
     assert recipe.teacher.trust_model_code is True
 
 

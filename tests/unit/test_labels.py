@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from edgeseg._keras import keras
+from edgeseg.contract import load_export
 from edgeseg.demo.android import copy_export_to_app
-from edgeseg.demo.contract import load_export
 from edgeseg.errors import ModelError
 from edgeseg.models.labels import labels_model
+from edgeseg.quantization.converters import calibration_images, convert_int8
 from edgeseg.scoring import score_split, upsampled_labels
-from edgeseg.stages.quantize import calibration_images, convert_int8
 from edgeseg.tflite import TFLiteSegmenter
-from tests.unit.test_android_demo import app_copy
+from tests.helpers import android_app_copy
 
 
 def test_labels_before_the_upsample_are_the_low_resolution_argmax_repeated(tiny_model, tiny_context):
@@ -60,7 +60,7 @@ def test_a_labels_export_describes_its_output_and_the_demos_read_it(tiny_labels_
     export = load_export(tiny_labels_export)
     raw = export.segmenter().predict_raw(np.zeros((32, 32, 3), np.uint8))
     assert np.array_equal(export.class_ids(raw), raw)
-    copied = copy_export_to_app(tiny_labels_export, app_copy(tmp_path))
+    copied = copy_export_to_app(tiny_labels_export, android_app_copy(tmp_path))
     assert json.loads(copied[1].read_text()) == description
     report = (tiny_labels_export / "report.md").read_text()
     assert "logit error" not in report and "the argmax agrees on" in report
@@ -85,9 +85,11 @@ def test_the_head_output_measurement_converts_each_form_with_its_tail(tiny_model
     rows = measure_head_outputs(tiny_model, calibration, tiny_context.val, tiny_context.num_classes, runs=3)
     tails = {row["output"]: row["tail_ops"] for row in rows}
     resizes = tails["logits"]["RESIZE_BILINEAR"]  # LR-ASPP also upsamples inside its head
-    assert tails == {"logits": {"RESIZE_BILINEAR": resizes},
-                     "labels_after_upsample": {"RESIZE_BILINEAR": resizes, "ARG_MAX": 1},
-                     "labels": {"RESIZE_BILINEAR": resizes - 1, "ARG_MAX": 1, "DEPTH_TO_SPACE": 1}}
+    assert tails == {
+        "logits": {"RESIZE_BILINEAR": resizes},
+        "labels_after_upsample": {"RESIZE_BILINEAR": resizes, "ARG_MAX": 1},
+        "labels": {"RESIZE_BILINEAR": resizes - 1, "ARG_MAX": 1, "DEPTH_TO_SPACE": 1},
+    }
     assert [row["app_argmax_ms"] > 0 for row in rows] == [True, False, False]
     assert all(0 <= row["miou"] <= 1 for row in rows)
     table = head_outputs_markdown(rows, command="measure")

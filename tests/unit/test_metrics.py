@@ -77,8 +77,7 @@ def test_all_pixels_ignored():
     matrix = confusion_matrix(np.full((2, 2), 255, np.uint8), np.zeros((2, 2), np.uint8), 3, 255)
     assert matrix.sum() == 0
     scores = segmentation_scores(matrix)
-    assert scores == {"miou": None, "per_class_iou": [None, None, None], "pixel_accuracy": None,
-                      "mean_class_accuracy": None}
+    assert scores == {"miou": None, "per_class_iou": [None, None, None], "pixel_accuracy": None, "mean_class_accuracy": None}
 
 
 def test_shape_mismatch():

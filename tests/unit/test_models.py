@@ -45,21 +45,25 @@ def test_keras_and_float_tflite_agree(arch, backbone):
 
 
 MATRIX = [(arch, backbone, False) for arch, backbone in ZOO] + [
-    (arch, backbone, True) for arch, backbone in ZOO if backbone.startswith("mobilenet_v3")]
+    (arch, backbone, True) for arch, backbone in ZOO if backbone.startswith("mobilenet_v3")
+]
 
 
-@pytest.mark.parametrize("arch,backbone,minimalistic", [
-    entry if entry == ("lraspp", "mobilenet_v3_small", False) else pytest.param(*entry, marks=pytest.mark.slow)
-    for entry in MATRIX
-])
+@pytest.mark.parametrize(
+    "arch,backbone,minimalistic",
+    [
+        entry if entry == ("lraspp", "mobilenet_v3_small", False) else pytest.param(*entry, marks=pytest.mark.slow)
+        for entry in MATRIX
+    ],
+)
 def test_zoo_model_trains_survives_tfmot_and_converts_to_full_int8(arch, backbone, minimalistic):
     """The zoo's contract, model by model: one training step; prune, cluster and QAT wrappers on
     every layer that has weights, stripped back to the same weights; a full-int8 file of builtins,
     after PTQ and after QAT. (QAT of the MobileNetV2 models runs in the default suite too, in
     test_quantization.py.)"""
     from edgeseg._keras import tfmot
-    from edgeseg.quantization_aware import quantize_aware
-    from edgeseg.stages.quantize import EXACT_PIXEL_INPUT, convert_int8
+    from edgeseg.quantization.aware import quantize_aware
+    from edgeseg.quantization.converters import EXACT_PIXEL_INPUT, convert_int8
 
     model = build_model(ModelSpec(arch=arch, backbone=backbone, alpha=0.5, minimalistic=minimalistic), (64, 64), 4)
     images = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
@@ -70,9 +74,16 @@ def test_zoo_model_trains_survives_tfmot_and_converts_to_full_int8(arch, backbon
     pruned = copy_model(model, lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer) if layer.name in weighted else layer)
     assert weights_equal(model.get_weights(), tfmot.sparsity.keras.strip_pruning(pruned).get_weights())
     clusterable = {name for name in weighted if type(model.get_layer(name)) is keras.layers.Conv2D}
-    clustered = copy_model(model, lambda layer: tfmot.clustering.keras.cluster_weights(
-        layer, number_of_clusters=4, cluster_centroids_init=tfmot.clustering.keras.CentroidInitialization.LINEAR)
-        if layer.name in clusterable else layer)
+    clustered = copy_model(
+        model,
+        lambda layer: (
+            tfmot.clustering.keras.cluster_weights(
+                layer, number_of_clusters=4, cluster_centroids_init=tfmot.clustering.keras.CentroidInitialization.LINEAR
+            )
+            if layer.name in clusterable
+            else layer
+        ),
+    )
     stripped = tfmot.clustering.keras.strip_clustering(clustered)
     assert all(len(np.unique(stripped.get_layer(name).kernel.numpy())) <= 4 for name in clusterable)
     for candidate in (model, quantize_aware(model, calibration=images)):

@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 
 from edgeseg.errors import StageError
-from edgeseg.quantization_repair import first_within_budget
-from edgeseg.report import _quantize_section
+from edgeseg.quantization.repair import first_within_budget
+from edgeseg.report import quantize_section
 from edgeseg.stages.base import PipelineState
 from edgeseg.tflite import TFLiteSegmenter
-from tests.helpers import weights_equal
-from tests.unit.test_stages import run_stage_test
+from tests.helpers import run_stage_test, weights_equal
 
 
 def fails_int8(model):
@@ -34,8 +33,16 @@ def test_auto_keeps_the_broken_layer_in_float_after_plain_and_more_calibration_f
     from edgeseg.models.io import load_model
 
     model = fails_int8(load_model(trained_student_path))
-    outcome = run_stage_test("quantize", PipelineState(model), learnable_context, mode="auto", max_miou_drop=0.01,
-                             calibration_images=16, float_layers=2, output_type="uint8")
+    outcome = run_stage_test(
+        "quantize",
+        PipelineState(model),
+        learnable_context,
+        mode="auto",
+        max_miou_drop=0.01,
+        calibration_images=16,
+        float_layers=2,
+        output_type="uint8",
+    )
     record = outcome.record
     assert [row["attempt"] for row in record["attempts"]] == ["int8", "more_calibration", "float_layers"]
     assert record["attempts"][0]["miou_drop"] > 0.01 and record["attempts"][1]["miou_drop"] > 0.01
@@ -45,17 +52,20 @@ def test_auto_keeps_the_broken_layer_in_float_after_plain_and_more_calibration_f
     assert outcome.state.tflite_mode == "int8" and record["input_quantization"] == [1.0, 0]
     attempts = sorted((learnable_context.stage_dir / "attempts").iterdir())
     assert all(TFLiteSegmenter(path.read_bytes()).output["dtype"] == np.uint8 for path in attempts)
-    assert sorted(path.name for path in (learnable_context.stage_dir / "attempts").iterdir()) == \
-        ["01-int8.tflite", "02-more_calibration.tflite", "03-float_layers.tflite"]
-    table = "\n".join(_quantize_section(record))
+    assert sorted(path.name for path in (learnable_context.stage_dir / "attempts").iterdir()) == [
+        "01-int8.tflite",
+        "02-more_calibration.tflite",
+        "03-float_layers.tflite",
+    ]
+    table = "\n".join(quantize_section(record))
     assert "**float_layers**" in table and "in float: " in table and "block0_project_conv" in table
 
 
 def compressed(model, num_classes: int, clustered: bool):
     """`model` with each kernel prune and cluster select by default made half zeros and, when
     `clustered`, three values, as those stages leave them."""
+    from edgeseg.layer_selection import select_layers
     from edgeseg.recipe import PruneConfig
-    from edgeseg.stages.compressible import select_layers
 
     for name in select_layers(model, num_classes, PruneConfig()):
         layer = model.get_layer(name)
@@ -72,10 +82,10 @@ def compressed(model, num_classes: int, clustered: bool):
 @pytest.mark.parametrize("arch", ["lraspp", pytest.param("deeplabv3plus", marks=pytest.mark.slow)])
 def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat_model(arch, tiny_context):
     from edgeseg.models.zoo import build_model
-    from edgeseg.quantization_aware import quantize_aware
+    from edgeseg.quantization.aware import quantize_aware
+    from edgeseg.quantization.converters import EXACT_PIXEL_INPUT, calibration_images, convert_int8
     from edgeseg.recipe import ModelSpec
-    from edgeseg.scoring import KerasSegmenter
-    from edgeseg.stages.quantize import EXACT_PIXEL_INPUT, calibration_images, convert_int8
+    from edgeseg.segmenter import KerasSegmenter
 
     model = build_model(ModelSpec(arch=arch, alpha=0.35), (32, 32), 4)
     before = model.get_weights()
@@ -97,8 +107,9 @@ def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat
 def quantized_with_qat(model, context, scheme: str) -> dict:
     """The quantize stage's record for `model` after one QAT epoch, checked to keep the zeros,
     the values per channel and a full-int8 file."""
-    outcome = run_stage_test("quantize", PipelineState(model), context, calibration_images=8,
-                             qat={"epochs": 1, "tensorboard": False})
+    outcome = run_stage_test(
+        "quantize", PipelineState(model), context, calibration_images=8, qat={"epochs": 1, "tensorboard": False}
+    )
     record = outcome.record
     assert record["qat"]["scheme"] == scheme and len(record["qat"]["epochs"]) == 1
     assert record["kernels"]["lost"] == [] and record["float_ops"] == []
@@ -117,8 +128,8 @@ def test_qat_after_prune_and_cluster_keeps_zeros_and_clusters_into_the_file(tiny
 
 
 def test_the_qat_scheme_follows_what_the_kernels_hold(tiny_model):
-    from edgeseg.quantization_aware import collaborative_scheme
-    from edgeseg.stages.quantize import compression_of
+    from edgeseg.kernels import compression_of
+    from edgeseg.quantization.aware import collaborative_scheme
 
     assert collaborative_scheme(*compression_of(tiny_model)) == "default"
     assert collaborative_scheme(*compression_of(compressed(tiny_model, 4, clustered=False))) == "pqat"
@@ -132,18 +143,31 @@ def test_auto_runs_its_steps_in_order_and_stops_at_the_first_within_budget():
         def make():
             ran.append(name)
             return {"skipped": skipped} if skipped else {"tflite": name.encode(), "mode": "int8", "drop": drop}
+
         return name, make
 
-    steps = [step("int8", 0.05), step("more_calibration", skipped="no more images"), step("float_layers", 0.002),
-             step("int16x8", 0.0)]
-    chosen = first_within_budget(steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002}[tflite.decode()],
-                                 budget=0.003, save=lambda name, tflite: saved.append(name))
+    steps = [
+        step("int8", 0.05),
+        step("more_calibration", skipped="no more images"),
+        step("float_layers", 0.002),
+        step("int16x8", 0.0),
+    ]
+    chosen = first_within_budget(
+        steps,
+        drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002}[tflite.decode()],
+        budget=0.003,
+        save=lambda name, tflite: saved.append(name),
+    )
     assert ran == ["int8", "more_calibration", "float_layers"] and saved == ["int8", "float_layers"]
     assert chosen["attempt"] == "float_layers" and chosen["tflite"] == b"float_layers"
     assert [row.get("miou_drop") for row in chosen["attempts"]] == [0.05, None, 0.002]
     assert chosen["attempts"][1]["skipped"] == "no more images"
 
-    with pytest.raises(StageError, match=r"no attempt within max_miou_drop 0.001: int8 drop 0.0500; more_calibration "
-                                         r"skipped \(no more images\); float_layers drop 0.0020; int16x8 drop 0.0100"):
-        first_within_budget(steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002, "int16x8": 0.01}[tflite.decode()],
-                            budget=0.001)
+    with pytest.raises(
+        StageError,
+        match=r"no attempt within max_miou_drop 0.001: int8 drop 0.0500; more_calibration "
+        r"skipped \(no more images\); float_layers drop 0.0020; int16x8 drop 0.0100",
+    ):
+        first_within_budget(
+            steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002, "int16x8": 0.01}[tflite.decode()], budget=0.001
+        )

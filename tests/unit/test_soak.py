@@ -1,7 +1,8 @@
 """The soak helper runs frames through a real .tflite and reports memory samples."""
 
-from edgeseg.soak import demo_soak, interpreter_soak, resident_kib
-from edgeseg.stages.quantize import convert_float
+from edgeseg.demo.desktop import demo_soak
+from edgeseg.quantization.converters import convert_float
+from edgeseg.soak import interpreter_soak, resident_kib
 
 
 def test_soak_samples_memory_over_the_frames(tmp_path, tiny_model):
@@ -10,7 +11,7 @@ def test_soak_samples_memory_over_the_frames(tmp_path, tiny_model):
     result = interpreter_soak(path, frames=200, samples=4)
     assert result["frames"] == 200 and len(result["rss_kib"]) == 4
     assert result["rss_growth_kib"] == result["rss_kib"][-1] - result["rss_kib"][0]
-    assert 0 < resident_kib() and all(sample > 0 for sample in result["rss_kib"])
+    assert resident_kib() > 0 and all(sample > 0 for sample in result["rss_kib"])
 
 
 def test_demo_soak_runs_the_demo_frame_path(tiny_export):

@@ -7,34 +7,13 @@ import numpy as np
 import pytest
 
 from edgeseg._keras import keras
-from edgeseg.recipe import STAGE_CONFIGS, PruneConfig
-from edgeseg.stages import STAGES
-from edgeseg.stages.base import PipelineState, StageOutcome
-from edgeseg.stages.compressible import kernels_of, select_layers
+from edgeseg.kernels import kernels_of
+from edgeseg.layer_selection import select_layers
+from edgeseg.recipe import PruneConfig
+from edgeseg.stages.base import PipelineState
 from edgeseg.tflite import TFLiteSegmenter
 from edgeseg.tflite_metadata import read_metadata
-from tests.helpers import weights_equal
-
-
-def run_stage_test(name: str, state: PipelineState, ctx, **options) -> StageOutcome:
-    """Runs stage `name` and checks the contract every stage keeps.
-
-    The input model is not changed, a new state comes back whose model's layers are its own, the
-    record is JSON, and any artifact named in the record exists inside the stage folder.
-    """
-    before = state.model.get_weights()
-    outcome = STAGES[name](state, STAGE_CONFIGS[name](**options), ctx)
-    assert isinstance(outcome, StageOutcome)
-    assert weights_equal(before, state.model.get_weights()), f"{name} changed its input model"
-    json.dumps(outcome.record)
-    returned = outcome.state.model
-    if returned is not state.model and hasattr(returned, "layers"):
-        # Its layers belong to it alone: a sub-model from any layer's output builds (QAT, labels need it).
-        keras.Model(returned.input, [layer.output for layer in returned.layers[1:]])
-    if "artifact" in outcome.record:
-        assert (ctx.run_dir / outcome.record["artifact"]).is_file()
-        assert (ctx.run_dir / outcome.record["artifact"]).parent == ctx.stage_dir
-    return outcome
+from tests.helpers import run_stage_test, weights_equal
 
 
 def default_kernels(model, num_classes: int) -> dict:
@@ -91,10 +70,14 @@ def test_quantize_gives_full_int8_taking_raw_pixels(tiny_model, tiny_context):
 
 
 def test_quantize_uint8_output_holds_the_int8_outputs_values_shifted_by_128(tiny_model, tiny_context):
-    signed = TFLiteSegmenter(run_stage_test("quantize", PipelineState(tiny_model), tiny_context,
-                                            calibration_images=8).state.tflite)
-    unsigned = TFLiteSegmenter(run_stage_test("quantize", PipelineState(tiny_model), tiny_context,
-                                              calibration_images=8, output_type="uint8").state.tflite)
+    signed = TFLiteSegmenter(
+        run_stage_test("quantize", PipelineState(tiny_model), tiny_context, calibration_images=8).state.tflite
+    )
+    unsigned = TFLiteSegmenter(
+        run_stage_test(
+            "quantize", PipelineState(tiny_model), tiny_context, calibration_images=8, output_type="uint8"
+        ).state.tflite
+    )
     assert unsigned.output["dtype"] == np.uint8 and unsigned.input_quantization == (1.0, 0)
     assert unsigned.output["quantization"][0] == signed.output["quantization"][0]
     assert unsigned.output["quantization"][1] == signed.output["quantization"][1] + 128
@@ -134,7 +117,9 @@ def test_export_writes_the_app_contract(tiny_model, tiny_context):
     assert embedded["edgeseg.json"] == (tiny_context.run_dir / "edgeseg.json").read_bytes()
     assert embedded["labels.txt"] == (tiny_context.run_dir / "labels.txt").read_bytes()
     images = tiny_context.val.images[:4]
-    np.testing.assert_array_equal(TFLiteSegmenter(exported).predict_raw(images[0]), TFLiteSegmenter(quantized.tflite).predict_raw(images[0]))
+    np.testing.assert_array_equal(
+        TFLiteSegmenter(exported).predict_raw(images[0]), TFLiteSegmenter(quantized.tflite).predict_raw(images[0])
+    )
 
 
 def test_prune_reaches_its_target_even_in_a_single_step(tiny_model, tiny_context):
@@ -148,7 +133,6 @@ def test_prune_reaches_its_target_even_in_a_single_step(tiny_model, tiny_context
 def test_training_checkpoints_each_epoch_and_resumes_only_under_its_key(tiny_model, tiny_context):
     import dataclasses
 
-    from edgeseg._keras import keras
     from edgeseg.recipe import TrainConfig
     from edgeseg.training import EpochCheckpoint, ValidationMiou, fit_segmentation
 
@@ -192,8 +176,16 @@ def test_prune_m_by_n_leaves_m_zeros_in_every_group_of_n(tiny_model, tiny_contex
 
 
 def test_prune_layer_patterns_choose_what_is_pruned(tiny_model, tiny_context):
-    outcome = run_stage_test("prune", PipelineState(tiny_model), tiny_context, target_sparsity=0.5, epochs=1,
-                             sparsity_schedule="constant", layers=["project_conv"], skip_layers=["block1_"])
+    outcome = run_stage_test(
+        "prune",
+        PipelineState(tiny_model),
+        tiny_context,
+        target_sparsity=0.5,
+        epochs=1,
+        sparsity_schedule="constant",
+        layers=["project_conv"],
+        skip_layers=["block1_"],
+    )
     by_layer = outcome.record["layer_sparsity"]
     assert by_layer and all("project_conv" in name and "block1_" not in name for name in by_layer)
     assert all(value >= 0.49 for value in by_layer.values())
@@ -212,13 +204,14 @@ def test_prune_skips_depthwise_kernels_with_a_reason_and_says_when_nothing_is_le
             run_stage_test("prune", PipelineState(tiny_model), tiny_context, layers=["DepthwiseConv2D"])
     finally:
         edgeseg_log.removeHandler(caplog.handler)
-    assert "prune: skipping block1_dw (DepthwiseConv2D): edgeseg compresses Conv2D and Dense kernels only " \
+    assert (
+        "prune: skipping block1_dw (DepthwiseConv2D): edgeseg compresses Conv2D and Dense kernels only "
         "(TF-MOT lists no weight of DepthwiseConv2D)" in caplog.text
+    )
 
 
 def biased_conv_model():
     """Four Conv2D layers with biases, 32 px in, 4 class logits out: what per-channel clustering needs."""
-    from edgeseg._keras import keras
 
     keras.utils.set_random_seed(0)
     images = keras.Input((32, 32, 3))
@@ -230,8 +223,16 @@ def biased_conv_model():
 
 def test_cluster_per_channel_limits_each_output_channel(tiny_context):
     model = biased_conv_model()
-    outcome = run_stage_test("cluster", PipelineState(model), tiny_context, clusters=4, epochs=1,
-                             per_channel=True, init="linear", layers=["middle", "mixer"])
+    outcome = run_stage_test(
+        "cluster",
+        PipelineState(model),
+        tiny_context,
+        clusters=4,
+        epochs=1,
+        per_channel=True,
+        init="linear",
+        layers=["middle", "mixer"],
+    )
     kernels = kernels_of(outcome.state.model, ["middle", "mixer"])
     per_channel = [np.unique(kernel[..., c]).size for kernel in kernels.values() for c in range(kernel.shape[-1])]
     assert max(per_channel) <= 4
@@ -248,7 +249,7 @@ def test_cluster_per_channel_on_bias_less_convolutions_clusters_per_kernel(tiny_
 
 
 def test_quantize_flags_kernels_that_lost_zeros_or_gained_values(tiny_model):
-    from edgeseg.stages.quantize import compression_kept
+    from edgeseg.kernels import compression_kept
 
     layer = tiny_model.get_layer("block1_project_conv")
     kernel = layer.kernel.numpy()
@@ -279,8 +280,9 @@ def test_kernels_zeroed_in_the_file_leave_every_other_byte_as_written(tiny_expor
     assert 0 < changed <= sum(kernel.size for kernel in kernels_of(model, chosen).values())
     after = TFLiteSegmenter(zeroed).kernel_stats()
     assert all(after[name]["sparsity"] == 1.0 for name in chosen)
-    assert {name: stats for name, stats in after.items() if name not in chosen} == \
-        {name: stats for name, stats in before.items() if name not in chosen}
+    assert {name: stats for name, stats in after.items() if name not in chosen} == {
+        name: stats for name, stats in before.items() if name not in chosen
+    }
     assert content_sizes(zeroed)["gzip_bytes"] < content_sizes(segmenter.content)["gzip_bytes"]
     assert segmenter.with_kernels_zeroed([]) == segmenter.content
     assert all(stats["sparsity"] == 1.0 for stats in TFLiteSegmenter(segmenter.with_kernels_zeroed()).kernel_stats().values())
@@ -291,7 +293,7 @@ def test_kernels_zeroed_in_the_file_leave_every_other_byte_as_written(tiny_expor
 @pytest.mark.parametrize("mode", ["int16x8", "float16", pytest.param("dynamic", marks=pytest.mark.slow)])
 def test_every_quantize_mode_converts_and_runs(tiny_export, tiny_context, mode):
     from edgeseg.models.io import load_model
-    from edgeseg.scoring import KerasSegmenter
+    from edgeseg.segmenter import KerasSegmenter
 
     # int16x8 needs trained weights: on random ones the interpreter refuses a depthwise layer.
     model = load_model(tiny_export / "01-train" / "model.keras")
@@ -306,15 +308,17 @@ def test_every_quantize_mode_converts_and_runs(tiny_export, tiny_context, mode):
 
 def test_verify_debugs_quantization_layer_by_layer(tiny_export, tiny_context):
     from edgeseg.models.io import load_model
-    from edgeseg.report import _debug_section
+    from edgeseg.report import debug_section
 
     model = load_model(tiny_export / "01-train" / "model.keras")
     tflite = (tiny_export / "02-quantize" / "model.tflite").read_bytes()
-    outcome = run_stage_test("verify", PipelineState(model, tflite=tflite, tflite_mode="int8"), tiny_context, debug_layers=2, gallery_images=0)
+    outcome = run_stage_test(
+        "verify", PipelineState(model, tflite=tflite, tflite_mode="int8"), tiny_context, debug_layers=2, gallery_images=0
+    )
     debug = outcome.record["quantization_debug"]
     errors = [row["rmse_over_scale"] for row in debug["layers"]]
     assert len(errors) == 2 and errors == sorted(errors, reverse=True) and errors[0] > 0
     for row in debug["layers"]:
         assert 0 <= row["miou_with_layer_in_float"] <= 1
         assert row["miou_gain"] == pytest.approx(row["miou_with_layer_in_float"] - debug["int8_miou"])
-    assert any(row["layer"] in line for row in debug["layers"] for line in _debug_section(debug))
+    assert any(row["layer"] in line for row in debug["layers"] for line in debug_section(debug))

@@ -43,11 +43,14 @@ def test_median_frequency_weights_favor_rare_classes():
     assert weights == pytest.approx([(13 / 24) / (5 / 6), (13 / 24) / (1 / 4), 1.0])
 
 
-@pytest.mark.parametrize("schedule, expected", [
-    ("poly", [0.0, 0.001, 0.002, 0.002 * 0.5**0.9, 0.0]),
-    ("constant", [0.0, 0.001, 0.002, 0.002, 0.002]),
-    ("cosine", [0.0, 0.001, 0.002, 0.001, 0.0]),
-])
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        ("poly", [0.0, 0.001, 0.002, 0.002 * 0.5**0.9, 0.0]),
+        ("constant", [0.0, 0.001, 0.002, 0.002, 0.002]),
+        ("cosine", [0.0, 0.001, 0.002, 0.001, 0.0]),
+    ],
+)
 def test_learning_rate_schedules_warm_up_then_decay(schedule, expected):
     rates = learning_rate_schedule(TrainConfig(epochs=9, lr=0.002, warmup_epochs=1, schedule=schedule), 50)
     # steps: start, half-way through warm-up, end of warm-up, half-way through decay, end.

@@ -81,13 +81,16 @@ def test_every_gate_passes_when_within_its_limit():
     assert gate_failures(cfg, verify_record([0.8, 0.6], [0.78, 0.58]), ["a", "b"]) == []
 
 
-@pytest.mark.parametrize("option, value, record_changes, expected", [
-    ("min_miou", 0.9, {}, "verify.min_miou: int8 mIoU 0.6800 is below 0.9"),
-    ("max_miou_drop", 0.01, {}, "verify.max_miou_drop: int8 mIoU 0.6800"),
-    ("max_class_iou_drop", 0.05, {}, "verify.max_class_iou_drop: class 'b' lost 0.1000 IoU"),
-    ("max_latency_ms", 1.0, {"latency_ms": 3.5}, "verify.max_latency_ms: median 3.50 ms at 2 threads exceeds 1.0"),
-    ("max_size_kb", 50, {"size_bytes": 80 * 1024}, "verify.max_size_kb: the .tflite is 80.0 KiB, more than 50.0"),
-])
+@pytest.mark.parametrize(
+    "option, value, record_changes, expected",
+    [
+        ("min_miou", 0.9, {}, "verify.min_miou: int8 mIoU 0.6800 is below 0.9"),
+        ("max_miou_drop", 0.01, {}, "verify.max_miou_drop: int8 mIoU 0.6800"),
+        ("max_class_iou_drop", 0.05, {}, "verify.max_class_iou_drop: class 'b' lost 0.1000 IoU"),
+        ("max_latency_ms", 1.0, {"latency_ms": 3.5}, "verify.max_latency_ms: median 3.50 ms at 2 threads exceeds 1.0"),
+        ("max_size_kb", 50, {"size_bytes": 80 * 1024}, "verify.max_size_kb: the .tflite is 80.0 KiB, more than 50.0"),
+    ],
+)
 def test_each_gate_fails_with_a_line_naming_it(option, value, record_changes, expected):
     record = verify_record([0.8, 0.6], [0.86, 0.5], **record_changes)
     failures = gate_failures(VerifyConfig(**{option: value}), record, ["a", "b"])

@@ -11,9 +11,16 @@ from edgeseg.demo import web
 from edgeseg.errors import EdgesegError
 
 DESCRIPTION = {
-    "format": "edgeseg/1", "model": "model.tflite",
-    "input": {"height": 32, "width": 32, "channels": 3, "color_order": "RGB", "dtype": "uint8",
-              "quantization": {"scale": 1.0, "zero_point": 0}},
+    "format": "edgeseg/1",
+    "model": "model.tflite",
+    "input": {
+        "height": 32,
+        "width": 32,
+        "channels": 3,
+        "color_order": "RGB",
+        "dtype": "uint8",
+        "quantization": {"scale": 1.0, "zero_point": 0},
+    },
     "output": {"kind": "logits", "shape": [1, 32, 32, 4], "dtype": "int8", "quantization": {"scale": 0.05, "zero_point": -3}},
     "classes": [{"id": i, "name": f"class{i}", "color": [i, i, i]} for i in range(4)],
     "ignore_index": 255,
@@ -35,7 +42,9 @@ def web_dir(tmp_path, monkeypatch):
     """A stand-in for edgeseg/demo/web with the LiteRT.js files the page loads, and some it must not serve."""
     root = tmp_path / "web"
     files = {
-        "index.html": "<!doctype html>", "app.js": "export {};", "package.json": "{}",
+        "index.html": "<!doctype html>",
+        "app.js": "export {};",
+        "package.json": "{}",
         "node_modules/@litertjs/core/dist/index.js": "export {};",
         "node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm": "\0asm",
         "node_modules/@litertjs/core/package.json": "{}",
@@ -74,10 +83,15 @@ def test_serves_the_page_the_export_and_litert_with_their_types(base_url):
     assert get(f"{base_url}/node_modules/@litertjs/core/wasm/litert_wasm_internal.wasm")[0] == "application/wasm"
 
 
-@pytest.mark.parametrize("path", [
-    "/package.json", "/node_modules/@litertjs/core/package.json",
-    "/node_modules/@litertjs/core/dist/../package.json", "/node_modules/@litertjs/core/dist/%2E%2E/package.json",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/package.json",
+        "/node_modules/@litertjs/core/package.json",
+        "/node_modules/@litertjs/core/dist/../package.json",
+        "/node_modules/@litertjs/core/dist/%2E%2E/package.json",
+    ],
+)
 def test_serves_nothing_else(base_url, path):
     with pytest.raises(urllib.error.HTTPError) as error:
         get(base_url + path)

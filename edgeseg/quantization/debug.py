@@ -7,9 +7,10 @@ scale): about 0.29 is plain rounding, much more means a tensor whose range the c
 badly. For the worst layers, the model is converted again with that one layer kept in float and
 scored, so the report says how much mIoU each costs.
 
-Example:
-    >>> found = debug_quantization(model, calibration, score=lambda tflite: miou_of(tflite), layers=3)
-    >>> found["layers"][0]["layer"], found["layers"][0]["miou_with_layer_in_float"]
+Example::
+
+    found = debug_quantization(model, calibration, score=lambda tflite: miou_of(tflite), layers=3)
+    found["layers"][0]["layer"], found["layers"][0]["miou_with_layer_in_float"]
 """
 
 import csv
@@ -18,6 +19,7 @@ import io
 import numpy as np
 
 from edgeseg._keras import tf
+from edgeseg.quantization.converters import ptq_converter
 from edgeseg.quiet import native_output_silenced
 
 
@@ -28,8 +30,6 @@ def debug_quantization(model, images: np.ndarray, score, layers: int) -> dict:
     Models here have float input and output (the debugger's requirement), so figures compare with
     each other, not with the shipped uint8/int8 file's.
     """
-    from edgeseg.stages.quantize import ptq_converter
-
     converter = ptq_converter(model, images)
     with native_output_silenced():
         debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=converter.representative_dataset)
@@ -53,13 +53,15 @@ def _layer_errors(debugger) -> list[dict]:
         scale = float(row["scale"])
         if not scale:
             continue
-        rows.append({
-            "layer": _layer_name(row["tensor_name"]),
-            "op": row["op_name"],
-            "tensor": row["tensor_name"],
-            "rmse_over_scale": float(np.sqrt(float(row["mean_squared_error"])) / scale),
-            "max_abs_error": float(row["max_abs_error"]),
-        })
+        rows.append(
+            {
+                "layer": _layer_name(row["tensor_name"]),
+                "op": row["op_name"],
+                "tensor": row["tensor_name"],
+                "rmse_over_scale": float(np.sqrt(float(row["mean_squared_error"])) / scale),
+                "max_abs_error": float(row["max_abs_error"]),
+            }
+        )
     return rows
 
 

@@ -9,14 +9,20 @@ against a rounding the integer kernel never does. Every other layer takes TF-MOT
 The collaborative schemes keep earlier compression through QAT: `pqat` keeps pruned zeros,
 `cqat` the clustered values, `pcqat` both (`collaborative_scheme` picks one from what a model holds).
 
-Example:
-    >>> qat_model = quantize_aware(model, scheme="pcqat")
-    >>> qat_model.fit(...)   # then convert with the int8 converter as usual
+Example::
+
+    qat_model = quantize_aware(model, scheme="pcqat")
+    qat_model.fit(...)   # then convert with the int8 converter as usual
 """
+
+import logging
 
 from edgeseg._keras import keras, tfmot
 from edgeseg.errors import ModelError
+from edgeseg.kernels import compression_of
 from edgeseg.models.copying import copy_model
+
+log = logging.getLogger("edgeseg")
 
 _qkeras = tfmot.quantization.keras
 PIXEL_RANGE = (0.0, 255.0)
@@ -108,8 +114,9 @@ def quantize_aware(model, scheme: str = "default", calibration=None):
     moves them with a 0.999 moving average, so a fine-tune of a few hundred steps ends with ranges
     far from the data: wasted precision, and multiplies whose scales XNNPACK refuses to prepare.
 
-    Example:
-        >>> qat_model = quantize_aware(build_model(ModelSpec(arch="lraspp"), (64, 64), 4), calibration=images)
+    Example::
+
+        qat_model = quantize_aware(build_model(ModelSpec(arch="lraspp"), (64, 64), 4), calibration=images)
     """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {sorted(SCHEMES)}. Received: scheme={scheme!r}")
@@ -124,12 +131,27 @@ def quantize_aware(model, scheme: str = "default", calibration=None):
         with _qkeras.quantize_scope(_custom_objects()):
             qat_model = _qkeras.quantize_apply(copy_model(model, annotate), SCHEMES[scheme]())
     except (RuntimeError, ValueError) as error:
-        raise ModelError(f"{model.name}: TF-MOT cannot make this model quantization-aware ({error}). "
-                         f"Received: scheme={scheme!r}") from None
+        raise ModelError(
+            f"{model.name}: TF-MOT cannot make this model quantization-aware ({error}). Received: scheme={scheme!r}"
+        ) from None
     _pin_input_range(qat_model)
     if calibration is not None:
         _start_ranges_from_calibration(qat_model, model, calibration)
     return qat_model
+
+
+def fine_tune_quantization_aware(model, cfg, ctx, calibration):
+    """`model` fine-tuned quantization-aware for `cfg` (a `qat:` section) on `ctx`'s data, with the
+    scheme that keeps what its kernels hold (zeros from pruning, clusters), whether made by this
+    recipe's stages or before, and activation ranges started on `calibration`; returns the QAT
+    model and the figures for the record."""
+    from edgeseg.training import fit_segmentation
+
+    scheme = collaborative_scheme(*compression_of(model))
+    log.info("  quantization-aware training (%s) for %d epochs", scheme, cfg.epochs)
+    qat_model = quantize_aware(model, scheme, calibration=calibration)
+    fit = fit_segmentation(qat_model, qat_model, cfg, ctx)
+    return qat_model, {"qat": {"scheme": scheme, **fit}}
 
 
 def _custom_objects() -> dict:
@@ -155,8 +177,8 @@ def _start_ranges_from_calibration(qat_model, model, images) -> None:
                 ranges.setdefault(wrapper.name.removeprefix("quant_"), []).append(weight)
     names = [name for name in ranges if name in {layer.name for layer in model.layers}]
     probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
-    low = {name: 0.0 for name in names}
-    high = {name: 0.0 for name in names}  # a range must hold 0
+    low = dict.fromkeys(names, 0.0)
+    high = dict.fromkeys(names, 0.0)  # a range must hold 0
     for start in range(0, len(images), 16):
         outputs = probe(images[start : start + 16].astype("float32"), training=False)
         for name, output in zip(names, outputs if len(names) > 1 else [outputs]):

@@ -1,13 +1,14 @@
-"""The browser demo in headless Chromium, its camera fed from a .y4m file: shared by the web demo's
-test and `tools/web_demo_screenshot.py`.
+"""The browser demo in headless Chromium, its camera fed from a .y4m file: for the web demo's test
+and `tools/web_demo_screenshot.py`.
 
-Chromium's fake capture device plays a YUV4MPEG2 file in a loop as the camera; Playwright drives
-Debian's /usr/bin/chromium (no browser download).
+Chromium's fake capture device plays a YUV4MPEG2 file in a loop as the camera; Playwright (the dev
+extra) drives Debian's /usr/bin/chromium (no browser download).
 
-Example:
-    >>> write_y4m(tmp_path / "camera.y4m", frames_rgb)
-    >>> with demo_page("runs/quickstart", tmp_path / "camera.y4m") as page:
-    ...     frame = wait_for_frames(page, count=3)
+Example::
+
+    write_y4m(tmp_path / "camera.y4m", frames_rgb)
+    with demo_page("runs/quickstart", tmp_path / "camera.y4m") as page:
+        frame = wait_for_frames(page, count=3)
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 # Headless as root on a machine whose only network is localhost: no sandbox (root), no GPU, and no
 # background connections (update checks, sync), which the closed network would refuse.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 INSTALL_HINTS = {
     "chromium": f"{CHROMIUM} is missing; install it with: apt-get install -y chromium",
@@ -71,10 +77,12 @@ def write_y4m(path: Path, frames_rgb: np.ndarray, fps: int = 10) -> Path:
 
 def decode_y4m_frames(frames_rgb: np.ndarray) -> np.ndarray:
     """The frames as a camera reading `write_y4m`'s file sees them: RGB after the YUV 4:2:0 round trip."""
-    return np.stack([
-        cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420)
-        for frame in frames_rgb
-    ])
+    return np.stack(
+        [
+            cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420)
+            for frame in frames_rgb
+        ]
+    )
 
 
 @dataclass
@@ -101,7 +109,8 @@ def demo_page(export_path: str | Path, y4m_path: Path, viewport: tuple[int, int]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     camera_args = [
-        "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-video-capture={Path(y4m_path).resolve()}",
     ]
     # A fresh profile each time: nothing cached or granted from an earlier run.
@@ -109,7 +118,10 @@ def demo_page(export_path: str | Path, y4m_path: Path, viewport: tuple[int, int]
     try:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS + camera_args,
+                profile,
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS + camera_args,
                 viewport={"width": viewport[0], "height": viewport[1]},
             )
             try:
@@ -133,7 +145,8 @@ def wait_for_frames(page, count: int, timeout_s: float = 60) -> DemoFrame:
     page.wait_for_function(
         f"(window.edgeseg && (window.edgeseg.error || window.edgeseg.frames >= {count}))"
         " || !document.getElementById('error').hidden",
-        timeout=timeout_s * 1000, polling=100,
+        timeout=timeout_s * 1000,
+        polling=100,
     )
     shown_error = page.evaluate("document.getElementById('error').hidden ? null : document.getElementById('error').textContent")
     assert shown_error is None, f"the demo page shows an error: {shown_error}"
@@ -169,7 +182,9 @@ def read_last_frame(page) -> DemoFrame:
         input_rgb=bytes_from_base64(state["input"]).reshape(height, width, 3),
         class_ids=bytes_from_base64(state["mask"]).reshape(height, width),
         view_rgb=bytes_from_base64(state["view"]).reshape(state["viewHeight"], state["viewWidth"], 4)[..., :3],
-        frames=state["frames"], fps=state["fps"], inference_ms=state["inferenceMs"],
+        frames=state["frames"],
+        fps=state["fps"],
+        inference_ms=state["inferenceMs"],
     )
 
 

@@ -14,6 +14,7 @@ judged on the val split, the same split `verify` reports, so the chosen attempt'
 the report shows.
 
 Example:
+    >>> steps = [("int8", lambda: {"tflite": b"...", "mode": "int8"})]
     >>> chosen = first_within_budget(steps, drop_of=lambda tflite: 0.001, budget=0.003)
     >>> chosen["attempt"], [row["attempt"] for row in chosen["attempts"]]
     ('int8', ['int8'])
@@ -27,12 +28,19 @@ import numpy as np
 
 from edgeseg.errors import StageError
 from edgeseg.files import write_bytes_atomic
+from edgeseg.models.labels import shipped_form
+from edgeseg.quantization.converters import calibration_images, convert, convert_int8
+from edgeseg.quantization.debug import debug_quantization
 
 log = logging.getLogger("edgeseg")
 
 
-def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Callable[[bytes], float],
-                        budget: float, save: Callable[[str, bytes], None] = lambda name, tflite: None) -> dict:
+def first_within_budget(
+    steps: list[tuple[str, Callable[[], dict]]],
+    drop_of: Callable[[bytes], float],
+    budget: float,
+    save: Callable[[str, bytes], None] = lambda name, tflite: None,
+) -> dict:
     """Runs `steps` in order until one's mIoU drop is at most `budget`.
 
     Each step is (name, make); `make()` returns {"tflite": bytes, "mode": ..., **details}, or
@@ -51,8 +59,15 @@ def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Ca
         save(name, result["tflite"])
         drop = drop_of(result["tflite"])
         details = {key: value for key, value in result.items() if key != "tflite"}
-        attempts.append({"attempt": name, **details, "miou_drop": drop, "bytes": len(result["tflite"]),
-                         "seconds": round(time.perf_counter() - started, 2)})
+        attempts.append(
+            {
+                "attempt": name,
+                **details,
+                "miou_drop": drop,
+                "bytes": len(result["tflite"]),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
         log.info("  auto: %s loses %.4f mIoU (budget %.4f)", name, drop, budget)
         if drop <= budget:
             return {**result, "attempt": name, "attempts": attempts}
@@ -62,11 +77,9 @@ def first_within_budget(steps: list[tuple[str, Callable[[], dict]]], drop_of: Ca
 
 def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) -> list[tuple[str, Callable[[], dict]]]:
     """The steps of `mode: auto` for `model`, in order, starting from the recipe's calibration `images`."""
-    from edgeseg.quantization_debug import debug_quantization
-    from edgeseg.stages.quantize import calibration_images, convert, convert_int8, shipped_form
 
     def int8(quantizable, calibration, **options):
-        return convert_int8(shipped_form(quantizable, ctx.recipe), calibration, output_type=cfg.output_type, **options)
+        return convert_int8(shipped_form(quantizable, cfg.output), calibration, output_type=cfg.output_type, **options)
 
     mirrored = np.concatenate([ctx.train.images, ctx.train.images[:, :, ::-1]])
 
@@ -75,8 +88,10 @@ def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) 
 
     def more_calibration():
         if len(mirrored) <= cfg.calibration_images:
-            return {"skipped": f"calibration_images {cfg.calibration_images} already covers the {len(ctx.train)} "
-                               "train images and their mirror images"}
+            return {
+                "skipped": f"calibration_images {cfg.calibration_images} already covers the {len(ctx.train)} "
+                "train images and their mirror images"
+            }
         every = calibration_images(mirrored, len(mirrored), ctx.seed)
         return {"tflite": int8(model, every), "mode": "int8", "calibration_images": len(every)}
 
@@ -86,18 +101,26 @@ def repair_steps(model, cfg, ctx, images: np.ndarray, train_qat, float_miou_of) 
         chosen = helpful[: cfg.float_layers]
         if not chosen:
             return {"skipped": f"none of the {len(found['layers'])} worst layers gives mIoU back in float"}
-        return {"tflite": int8(model, images, float_tensors=[row["tensor"] for row in chosen]), "mode": "int8",
-                "float_layers": [row["layer"] for row in chosen]}
+        return {
+            "tflite": int8(model, images, float_tensors=[row["tensor"] for row in chosen]),
+            "mode": "int8",
+            "float_layers": [row["layer"] for row in chosen],
+        }
 
     def int16x8():
-        return {"tflite": convert(shipped_form(model, ctx.recipe), "int16x8", images), "mode": "int16x8"}
+        return {"tflite": convert(shipped_form(model, cfg.output), "int16x8", images), "mode": "int16x8"}
 
     def qat():
         qat_model, details = train_qat(model)
         return {"tflite": int8(qat_model, images), "mode": "int8", **details}
 
-    return [("int8", plain), ("more_calibration", more_calibration), ("float_layers", float_layers),
-            ("int16x8", int16x8), ("qat", qat)]
+    return [
+        ("int8", plain),
+        ("more_calibration", more_calibration),
+        ("float_layers", float_layers),
+        ("int16x8", int16x8),
+        ("qat", qat),
+    ]
 
 
 def attempt_saver(folder):

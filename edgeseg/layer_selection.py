@@ -1,4 +1,4 @@
-"""Which kernels pruning and clustering touch, and how sparse and how clustered they are.
+"""Which layers pruning and clustering touch.
 
 Defaults skip what hurts accuracy most for what little it saves: the first convolution (few
 weights, sees raw pixels) and the logit layers. Depthwise kernels are never compressed: TF-MOT's
@@ -9,10 +9,8 @@ and change nothing. A recipe's `layers` / `skip_layers` patterns replace or trim
 import logging
 import re
 
-import numpy as np
-
 from edgeseg._keras import keras
-from edgeseg.kernels import layer_kernel, max_values_per_channel
+from edgeseg.kernels import layer_kernel
 
 log = logging.getLogger("edgeseg")
 
@@ -44,8 +42,14 @@ def select_layers(model, num_classes: int, selection, m_by_n=None, stage: str = 
         else:
             wanted = _matches(selection.layers, layer.name, kind)
             if wanted and kind not in WRAPPABLE_TYPES:
-                log.info("  %s: skipping %s (%s): edgeseg compresses %s kernels only (TF-MOT lists no weight of %s)",
-                         stage, layer.name, kind, " and ".join(WRAPPABLE_TYPES), kind)
+                log.info(
+                    "  %s: skipping %s (%s): edgeseg compresses %s kernels only (TF-MOT lists no weight of %s)",
+                    stage,
+                    layer.name,
+                    kind,
+                    " and ".join(WRAPPABLE_TYPES),
+                    kind,
+                )
                 continue
         if not wanted or _matches(selection.skip_layers, layer.name, kind):
             continue
@@ -67,40 +71,3 @@ def _m_by_n_obstacle(layer, m_by_n) -> str | None:
     if inputs % n:
         return f"its {inputs} input channels are not a multiple of n={n}"
     return None
-
-
-def kernels_of(model, names) -> dict[str, np.ndarray]:
-    """Kernel arrays of the named layers, by layer name."""
-    wanted = set(names)
-    return {layer.name: layer_kernel(layer) for layer in model.layers if layer.name in wanted}
-
-
-def sparsity(kernels: dict[str, np.ndarray]) -> float:
-    """Fraction of exact zeros across all given kernels."""
-    total = sum(k.size for k in kernels.values())
-    return float(sum(np.count_nonzero(k == 0) for k in kernels.values()) / total) if total else 0.0
-
-
-def layer_sparsity(kernels: dict[str, np.ndarray]) -> dict[str, float]:
-    """Fraction of exact zeros in each kernel, rounded for the report."""
-    return {name: round(float(np.mean(kernel == 0)), 4) for name, kernel in kernels.items()}
-
-
-def unique_values(kernels: dict[str, np.ndarray], per_channel: bool = False) -> dict[str, int]:
-    """Distinct values in each kernel, or, `per_channel`, the most any one output channel holds."""
-    if per_channel:
-        return {name: max_values_per_channel(kernel) for name, kernel in kernels.items()}
-    return {name: int(np.unique(kernel).size) for name, kernel in kernels.items()}
-
-
-def m_by_n_violations(kernels: dict[str, np.ndarray], m_by_n) -> list[str]:
-    """Kernels with a group of n consecutive input weights (per output channel, as TFLite lays
-    them out) holding fewer than m zeros."""
-    m, n = m_by_n
-    broken = []
-    for name, kernel in kernels.items():
-        grouped = np.moveaxis(kernel, -1, 0).reshape(kernel.shape[-1], -1, kernel.shape[-2])
-        grouped = grouped.reshape(*grouped.shape[:2], -1, n)
-        if np.any(np.count_nonzero(grouped == 0, axis=-1) < m):
-            broken.append(name)
-    return broken

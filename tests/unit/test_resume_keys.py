@@ -1,0 +1,80 @@
+"""Resume keys: editing a value reruns exactly the first stage that reads it and every stage after it,
+wherever in the recipe the value stands (read from the keys; `tests/e2e/test_resume.py` resumes for real)."""
+
+import copy
+
+import pytest
+
+from edgeseg.pipeline import stage_keys
+from edgeseg.recipe import parse_recipe
+from tests.helpers import tiny_recipe_dict
+
+STAGES = ["train", "distill", "prune", "cluster", "quantize", "verify", "export"]
+
+
+def auto_recipe() -> dict:
+    """The tiny recipe with `quantize: {mode: auto}`, which reads verify's budget and threads."""
+    recipe = tiny_recipe_dict()
+    recipe["stages"][4] = {"quantize": {"mode": "auto", "calibration_images": 16}}
+    recipe["stages"][5] = {"verify": {"max_miou_drop": 0.5, "threads": 2}}
+    return recipe
+
+
+def edited(recipe: dict, path: tuple, value) -> dict:
+    """A copy of `recipe` with the value at `path` (keys, or a stage name then its keys) replaced."""
+    changed = copy.deepcopy(recipe)
+    if path[0] in STAGES:
+        node = next(entry[path[0]] for entry in changed["stages"] if path[0] in entry)
+        path = path[1:]
+    else:
+        node = changed
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return changed
+
+
+def first_rerun(before: dict, after: dict) -> str | None:
+    """The first stage whose key changed; checks every later key changed too."""
+    old, new = stage_keys(parse_recipe(before)), stage_keys(parse_recipe(after))
+    changed = [a != b for a, b in zip(old, new)]
+    if not any(changed):
+        return None
+    first = changed.index(True)
+    assert all(changed[first:]), f"a stage after {STAGES[first]} kept its key: {changed}"
+    return STAGES[first]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "rerun_from"),
+    [
+        (("seed",), 1, "train"),
+        (("teacher", "alpha"), 0.5, "train"),
+        (("data", "batch_size"), 4, "train"),
+        (("train", "epochs"), 3, "train"),
+        (("student", "alpha"), 0.5, "distill"),
+        (("distill", "temperature"), 3.0, "distill"),
+        (("prune", "target_sparsity"), 0.4, "prune"),
+        (("cluster", "clusters"), 4, "cluster"),
+        (("quantize", "calibration_images"), 8, "quantize"),
+        (("verify", "max_miou_drop"), 0.2, "quantize"),  # mode auto's budget
+        (("verify", "threads"), 1, "quantize"),  # mode auto scores with them
+        (("verify", "min_miou"), 0.1, "verify"),
+        (("export", "output"), "labels", "quantize"),  # quantize converts the form export ships
+    ],
+)
+def test_an_edit_reruns_the_first_stage_that_reads_it_and_those_after(path, value, rerun_from):
+    recipe = auto_recipe()
+    assert first_rerun(recipe, edited(recipe, path, value)) == rerun_from
+
+
+def test_plain_int8_does_not_read_the_verify_budget():
+    recipe = tiny_recipe_dict()
+    assert first_rerun(recipe, edited(recipe, ("verify", "min_miou"), 0.2)) == "verify"
+    recipe["stages"][5]["verify"]["max_miou_drop"] = 0.1
+    assert first_rerun(recipe, edited(recipe, ("verify", "max_miou_drop"), 0.2)) == "verify"
+
+
+def test_the_run_name_is_not_part_of_any_key():
+    recipe = auto_recipe()
+    assert first_rerun(recipe, edited(recipe, ("name",), "renamed")) is None
