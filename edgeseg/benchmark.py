@@ -27,17 +27,21 @@ import logging
 import statistics
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeseg.errors import RecipeError
 from edgeseg.files import write_json_atomic, write_text_atomic
-from edgeseg.recipe import MODEL_CHANGING_STAGES, FitConfig, parse_recipe
+from edgeseg.recipe import MODEL_CHANGING_STAGES, FitConfig, QuantizeSettings, Recipe, VerifySettings, parse_recipe
+
+if TYPE_CHECKING:
+    from edgeseg.pipeline import RunResult
 
 log = logging.getLogger("edgeseg")
 NAIVE = "naive"
 FIGURES = ("float_miou", "int8_miou", "int8_drop", "bytes", "gzip_bytes")
 
 
-def naive_recipe(recipe):
+def naive_recipe(recipe: Recipe) -> Recipe:
     """The naive path as a recipe: the student trained with cross-entropy, quantized, verified."""
     stages = dict(recipe.stage_items())
     missing = [name for name in ("distill", "quantize", "verify") if name not in stages]
@@ -46,6 +50,8 @@ def naive_recipe(recipe):
             f"benchmark: the recipe needs {', '.join(missing)} stages to compare against. Received: stages={list(stages)}"
         )
     dumped = recipe.model_dump(mode="json")
+    quantize, verify = stages["quantize"], stages["verify"]
+    assert isinstance(quantize, QuantizeSettings) and isinstance(verify, VerifySettings)  # by stage name
     fit = {name: getattr(stages["distill"], name) for name in FitConfig.model_fields}
     dumped.update(
         name=f"{recipe.name}-{NAIVE}",
@@ -53,19 +59,21 @@ def naive_recipe(recipe):
         # The hand-written path converts with plain full-int8 PTQ, whatever repairs the recipe allows.
         stages=[
             {"train": fit},
-            {"quantize": {"mode": "int8", "calibration_images": stages["quantize"].calibration_images}},
-            {"verify": {"threads": stages["verify"].threads, "latency_runs": stages["verify"].latency_runs}},
+            {"quantize": {"mode": "int8", "calibration_images": quantize.calibration_images}},
+            {"verify": {"threads": verify.threads, "latency_runs": verify.latency_runs}},
         ],
     )
     return parse_recipe(dumped)
 
 
-def with_seed(recipe, seed: int):
+def with_seed(recipe: Recipe, seed: int) -> Recipe:
     """`recipe` under another seed, named `<name>-s<seed>` so each seed has its own run folder."""
     return parse_recipe({**recipe.model_dump(mode="json"), "seed": seed, "name": f"{recipe.name}-s{seed}"})
 
 
-def run_benchmark(recipes: list, seeds: list[int], runs_dir: str | Path = "runs", threads=(1, 2), naive: bool = True) -> dict:
+def run_benchmark(
+    recipes: list[Recipe], seeds: list[int], runs_dir: str | Path = "runs", threads: tuple[int, ...] = (1, 2), naive: bool = True
+) -> dict:
     """Runs every arm under every seed, times the final files, and writes
     `<runs_dir>/<first recipe>-benchmark/benchmark.{json,md}`; returns what it wrote."""
     from edgeseg.pipeline import run
@@ -101,27 +109,27 @@ def run_benchmark(recipes: list, seeds: list[int], runs_dir: str | Path = "runs"
     for arm, runs in per_seed.items():
         for seed, figures in runs.items():
             figures["latency_ms"] = latency[f"{arm}-s{seed}"]
-    result = {
+    arm_summaries = {arm: summarize(list(runs.values())) for arm, runs in per_seed.items()}
+    benchmark: dict = {
         "recipes": [recipe.name for recipe in recipes],
         "seeds": list(seeds),
         "classes": list(recipes[0].data.classes),
         "threads": [str(count) for count in threads],
         "runs": {arm: {str(seed): figures for seed, figures in runs.items()} for arm, runs in per_seed.items()},
-        "arms": {arm: summarize(list(runs.values())) for arm, runs in per_seed.items()},
+        "arms": arm_summaries,
+        "comparisons": comparisons(arm_summaries),
     }
-    result["comparisons"] = comparisons(result["arms"])
     out_dir = runs_dir / f"{recipes[0].name}-benchmark"
-    write_json_atomic(out_dir / "benchmark.json", result)
-    write_text_atomic(out_dir / "benchmark.md", benchmark_markdown(result))
-    result["written_to"] = str(out_dir)
-    return result
+    write_json_atomic(out_dir / "benchmark.json", benchmark)
+    write_text_atomic(out_dir / "benchmark.md", benchmark_markdown(benchmark))
+    benchmark["written_to"] = str(out_dir)
+    return benchmark
 
 
-def run_figures(result, seconds: float) -> dict:
+def run_figures(result: "RunResult", seconds: float) -> dict:
     """What the benchmark keeps of one run: the verified float and int8 figures, the val mIoU after
     each model-changing stage, sizes, stage seconds."""
-    verify = result.record("verify")
-    quantize = result.record("quantize")
+    verify, quantize = result.required_record("verify"), result.required_record("quantize")
     return {
         "run_dir": str(result.run_dir),
         "model_path": str(result.run_dir / quantize["artifact"]),
@@ -172,7 +180,7 @@ def comparisons(arms: dict) -> list[dict]:
     against the naive (cross-entropy) float model, and its int8 file against its distilled student."""
     rows = []
 
-    def compare(what: str, a: dict, b: dict):
+    def compare(what: str, a: dict, b: dict) -> None:
         rows.append(
             {
                 "comparison": what,

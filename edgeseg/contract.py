@@ -187,7 +187,7 @@ def missing_fields(description: dict) -> list[str]:
 
 def dotted_value(description: dict, dotted: str):
     """`dotted_value(d, "input.quantization.scale")` is d["input"]["quantization"]["scale"], or None."""
-    node = description
+    node: object = description
     for key in dotted.split("."):
         node = node.get(key) if isinstance(node, dict) else None
     return node

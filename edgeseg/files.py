@@ -4,11 +4,12 @@ import contextlib
 import gzip
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path):
+def atomic_path(path: Path) -> Iterator[Path]:
     """Yields a temporary path beside `path`; renames it onto `path` only if the block succeeds.
 
     Example::
@@ -37,7 +38,7 @@ def write_text_atomic(path: Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode())
 
 
-def write_json_atomic(path: Path, value) -> Path:
+def write_json_atomic(path: Path, value: object) -> Path:
     return write_text_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 

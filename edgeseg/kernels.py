@@ -9,7 +9,8 @@ Example:
     Compression(zeros=0.25, values_per_channel=2, pruned=True, clustered=False)
 """
 
-from typing import NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -37,7 +38,7 @@ def compression(kernel: np.ndarray) -> Compression:
     return Compression(zeros, unique, zeros > 0.01, unique < kernel.size / kernel.shape[-1] / 2)
 
 
-def layer_kernel(layer) -> np.ndarray | None:
+def layer_kernel(layer: Any) -> np.ndarray | None:
     """A Keras layer's kernel with output channels on the last axis, or None if it has none.
 
     A depthwise kernel [h, w, in, multiplier] becomes [h, w, in * multiplier], its output channels.
@@ -49,7 +50,7 @@ def layer_kernel(layer) -> np.ndarray | None:
     return None if kernel is None else kernel.numpy()
 
 
-def layers_with_kernels(model):
+def layers_with_kernels(model: Any) -> Iterator[tuple[Any, np.ndarray]]:
     """(layer, kernel) for each layer of `model` that has a kernel."""
     for layer in model.layers:
         kernel = layer_kernel(layer)
@@ -57,19 +58,19 @@ def layers_with_kernels(model):
             yield layer, kernel
 
 
-def kernels_of(model, names) -> dict[str, np.ndarray]:
+def kernels_of(model: Any, names: Iterable[str]) -> dict[str, np.ndarray]:
     """Kernel arrays of the named layers, by layer name."""
     wanted = set(names)
     return {layer.name: kernel for layer, kernel in layers_with_kernels(model) if layer.name in wanted}
 
 
-def compression_of(model) -> tuple[bool, bool]:
+def compression_of(model: Any) -> tuple[bool, bool]:
     """Whether any kernel of `model` is pruned, and whether any is clustered."""
     found = [compression(kernel) for _, kernel in layers_with_kernels(model)]
     return any(c.pruned for c in found), any(c.clustered for c in found)
 
 
-def compressed_layers(model) -> list[str]:
+def compressed_layers(model: Any) -> list[str]:
     """Names of the layers whose kernel is pruned or clustered."""
     return [
         layer.name for layer, kernel in layers_with_kernels(model) if (found := compression(kernel)).pruned or found.clustered
@@ -94,20 +95,20 @@ def unique_values(kernels: dict[str, np.ndarray], per_channel: bool = False) -> 
     return {name: int(np.unique(kernel).size) for name, kernel in kernels.items()}
 
 
-def m_by_n_violations(kernels: dict[str, np.ndarray], m_by_n) -> list[str]:
+def m_by_n_violations(kernels: dict[str, np.ndarray], m_by_n: tuple[int, int]) -> list[str]:
     """Kernels with a group of n consecutive input weights (per output channel, as TFLite lays
     them out) holding fewer than m zeros."""
     m, n = m_by_n
     broken = []
     for name, kernel in kernels.items():
-        grouped = np.moveaxis(kernel, -1, 0).reshape(kernel.shape[-1], -1, kernel.shape[-2])
-        grouped = grouped.reshape(*grouped.shape[:2], -1, n)
-        if np.any(np.count_nonzero(grouped == 0, axis=-1) < m):
+        by_channel = np.moveaxis(kernel, -1, 0).reshape(kernel.shape[-1], -1, kernel.shape[-2])
+        groups = by_channel.reshape(*by_channel.shape[:2], -1, n)
+        if np.any(np.count_nonzero(groups == 0, axis=-1) < m):
             broken.append(name)
     return broken
 
 
-def compression_kept(model, stored_kernels: dict[str, dict]) -> dict:
+def compression_kept(model: Any, stored_kernels: dict[str, dict]) -> dict:
     """Checks, layer by layer, that the `.tflite` kernels keep the Keras kernels' zeros and clusters.
 
     `stored_kernels` is `TFLiteSegmenter.kernel_stats`: per layer name, the file's fraction of zeros

@@ -19,7 +19,7 @@ log = logging.getLogger("edgeseg")
 WRAPPABLE_TYPES = ("Conv2D", "Dense")
 
 
-def is_default_compressible(layer, first_conv_name: str, num_classes: int) -> bool:
+def is_default_compressible(layer, first_conv_name: str | None, num_classes: int) -> bool:
     """A pointwise or full Conv2D that is neither the stem nor a logit layer."""
     return type(layer) is keras.layers.Conv2D and layer.name != first_conv_name and layer.filters != num_classes
 
@@ -67,7 +67,10 @@ def _matches(patterns, name: str, kind: str) -> bool:
 
 def _m_by_n_obstacle(layer, m_by_n) -> str | None:
     n = m_by_n[1]
-    inputs = layer_kernel(layer).shape[-2]
+    kernel = layer_kernel(layer)
+    if kernel is None:
+        return "it has no kernel"
+    inputs = kernel.shape[-2]
     if inputs % n:
         return f"its {inputs} input channels are not a multiple of n={n}"
     return None

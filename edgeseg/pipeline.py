@@ -46,7 +46,17 @@ class RunResult:
     records: list
 
     def record(self, stage: str) -> dict | None:
+        """The record of `stage`, or None when the recipe had no such stage."""
         return next((r for r in self.records if r["stage"] == stage), None)
+
+    def required_record(self, stage: str) -> dict:
+        """The record of `stage`, which the caller needs the run to have."""
+        record = self.record(stage)
+        if record is None:
+            raise EdgesegError(
+                f"{self.run_dir}: the run has no '{stage}' stage. Received: stages {[r['stage'] for r in self.records]}"
+            )
+        return record
 
     @property
     def model_path(self) -> Path | None:
@@ -55,10 +65,9 @@ class RunResult:
     def summary_lines(self) -> list[str]:
         """What the CLI prints last: where the model is, and its mIoU next to the float model's."""
         lines = []
-        verify = self.record("verify")
-        if self.model_path is not None:
-            size = self.record("export")["bytes"]
-            mode = self.record("quantize")["mode"]
+        verify, export, quantize = self.record("verify"), self.record("export"), self.record("quantize")
+        if export is not None and quantize is not None:
+            size, mode = export["bytes"], quantize["mode"]
             lines.append(f"model: {self.model_path} ({mode}, {size / 1024:.1f} KiB) with {LABELS_FILE} and {DESCRIPTION_FILE}")
         if verify is not None:
             lines.append(
@@ -90,7 +99,7 @@ def run(recipe: Recipe, runs_dir: str | Path = "runs", resume: bool = False, reu
     log.info("data: %d train and %d val images at %dx%d, %d classes", len(train), len(val), *data.input_size, len(data.classes))
     unlabeled = None
     if data.unlabeled is not None:
-        unlabeled = load_unlabeled_images(data.unlabeled, tuple(data.input_size))
+        unlabeled = load_unlabeled_images(data.unlabeled, data.input_size)
         log.info("data: %d unlabeled images for distill", len(unlabeled))
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
     # Only now that data and teacher are known good is the previous run of this name touched.
@@ -228,7 +237,10 @@ def _restored(recipe: Recipe, run_dir: Path, count: int, state: PipelineState) -
     records = []
     for index, (name, _) in enumerate(recipe.stage_items()[:count], start=1):
         stage_dir = run_dir / stage_folder(index, name)
-        state = STAGES[name].restore(state, stage_dir)
+        restore = STAGES[name].restore
+        if restore is None:  # _completed_stages ends before a stage without a restorer
+            raise AssertionError(f"{name} has no restorer")
+        state = restore(state, stage_dir)
         records.append(json.loads((stage_dir / "record.json").read_text()))
         log.info("[%d] %s reused from %s", index, name, stage_dir)
     return records, state
@@ -254,7 +266,7 @@ def _prepare_run_dir(run_dir: Path, kept_folders: list[str] | None) -> None:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stage_dir in sorted(run_dir.glob("[0-9][0-9]-*")):
-        if stage_dir.name not in kept_folders:
+        if stage_dir.name not in (kept_folders or ()):
             shutil.rmtree(stage_dir)
     for name in (*EXPORTED_FILES, "report.json", "report.md"):
         (run_dir / name).unlink(missing_ok=True)

@@ -63,7 +63,7 @@ def _markdown(report: dict, recipe) -> str:
         )
     if "plots" in report:
         lines += ["", "![mIoU vs size](plots/miou_vs_size.png)"]
-    quantize = next((r for r in report["stages"] if r["stage"] == "quantize"), {})
+    quantize: dict = next((r for r in report["stages"] if r["stage"] == "quantize"), {})
     lines += quantize_section(quantize)
     verify = next((r for r in report["stages"] if r["stage"] == "verify"), None)
     if verify:

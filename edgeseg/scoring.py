@@ -13,10 +13,10 @@ import numpy as np
 from edgeseg.data.split import SegmentationSplit
 from edgeseg.metrics import boundary_counts, boundary_f1, confusion_matrix, segmentation_scores
 from edgeseg.progress import progress
-from edgeseg.segmenter import CHUNK
+from edgeseg.segmenter import CHUNK, Segmenter
 
 
-def score_split(segmenter, split: SegmentationSplit, num_classes: int, desc: str = "scoring") -> dict:
+def score_split(segmenter: Segmenter, split: SegmentationSplit, num_classes: int, desc: str = "scoring") -> dict:
     """mIoU, per-class IoU, accuracies, boundary F1 and the confusion matrix of `segmenter` on `split`.
 
     When the split keeps labels at their own resolution, logits are resized up to each label
@@ -68,7 +68,7 @@ def upsampled_labels(output: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.argmax(np.stack(channels, axis=-1), axis=-1)
 
 
-def agreement(reference, candidate, images: np.ndarray) -> dict:
+def agreement(reference: Segmenter, candidate: Segmenter, images: np.ndarray) -> dict:
     """How closely `candidate` follows `reference`: argmax agreement and logit error, per pixel
     (agreement only, when `candidate` outputs class ids)."""
     if candidate.outputs_labels:

@@ -11,7 +11,7 @@ Example::
         return float((segmenter.predict_labels(images) == class_id).mean())
 """
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class KerasSegmenter:
     """A Keras segmentation model (logits or, see `edgeseg.models.labels`, class ids out) run in
     inference mode, `batch_size` images at a time."""
 
-    def __init__(self, model, batch_size: int = CHUNK, source: str | None = None):
+    def __init__(self, model: Any, batch_size: int = CHUNK, source: str | None = None):
         from edgeseg._keras import tf
 
         self.model, self.batch_size, self._tf = model, batch_size, tf

@@ -208,7 +208,7 @@ class TFLiteSegmenter:
         if missing:
             raise ModelError(
                 f"{self.source}: no convolution or fully connected op has the kernel of "
-                f"{', '.join(missing)}. Received: layer_names={sorted(wanted)}"
+                f"{', '.join(missing)}. Received: layer_names={sorted(wanted or ())}"
             )
         return bytes(content)
 

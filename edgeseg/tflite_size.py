@@ -10,10 +10,15 @@ Example::
     parts["floor"] == parts["other_kernels"] + parts["biases_scales_and_graph"]
 """
 
+from typing import TYPE_CHECKING
+
 from edgeseg.files import content_sizes
 
+if TYPE_CHECKING:
+    from edgeseg.tflite import TFLiteSegmenter
 
-def gzip_breakdown(segmenter, compressed_layers: list[str]) -> dict:
+
+def gzip_breakdown(segmenter: "TFLiteSegmenter", compressed_layers: list[str]) -> dict:
     """The file's gzip size split into its pruned and clustered kernels (`compressed_layers`), its
     other kernels and the rest; `floor` is the gzip size with the compressed kernels all zeros,
     which no more pruning or clustering of those layers can go below."""

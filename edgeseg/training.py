@@ -118,7 +118,8 @@ class ValidationMiou(keras.callbacks.Callback):
     def __init__(self, scored_model, ctx, keep_best: bool, patience: int | None = None):
         super().__init__()
         self.scored_model, self.ctx, self.keep_best, self.patience = scored_model, ctx, keep_best, patience
-        self.best_miou, self.best_epoch, self.best_weights, self.history = -1.0, 0, None, []
+        self.best_miou, self.best_epoch, self.best_weights = -1.0, 0, None
+        self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
         scores = score_split(KerasSegmenter(self.scored_model), self.ctx.val, self.ctx.num_classes, desc="val mIoU")

@@ -62,7 +62,7 @@ class DesktopDemo:
         self.export = export
         self.segmenter = export.segmenter(threads=threads)
         self.show_overlay = True
-        self.recent_frame_seconds = deque(maxlen=30)
+        self.recent_frame_seconds: deque[float] = deque(maxlen=30)
 
     def class_ids(self, frame_rgb: np.ndarray) -> tuple[np.ndarray, float]:
         """Class ids [H, W] of the frame at the frame's own size, and the interpreter's milliseconds."""
@@ -90,7 +90,8 @@ class DesktopDemo:
 
     def _status_bar(self, width: int, fps: float, inference_ms: float) -> np.ndarray:
         """Legend entries wrapped into rows as wide as the frame, then a row with FPS and inference ms."""
-        rows, x = [[]], LEGEND_MARGIN
+        rows: list[list] = [[]]
+        x = LEGEND_MARGIN
         for name, color in zip(self.export.class_names, self.export.colors):
             item_width = 20 + cv2.getTextSize(name, FONT, 0.4, 1)[0][0]
             if x + item_width > width and rows[-1]:
@@ -137,7 +138,8 @@ def run_demo(
     frames, fps, total = _open_source(str(source), export)
     writer = None
     inference_total, shown = 0.0, 0
-    first = previous = None  # when the first and the latest frame arrived
+    first: float | None = None  # when the first frame arrived
+    previous: float | None = None  # and the latest
     try:
         for frame_rgb in _until_interrupted(
             progress(frames, desc="demo", unit="frame", total=total if max_frames is None else max_frames)
@@ -164,7 +166,7 @@ def run_demo(
             writer.close()
         if window:
             cv2.destroyAllWindows()
-    if not shown:
+    if first is None or previous is None:
         raise EdgesegError(f"demo: no frames could be read from {source}")
     return DemoStats(shown, inference_total / shown, (previous - first) * 1000 / max(1, shown - 1))
 
@@ -230,8 +232,8 @@ class _FrameWriter:
         try:
             if path.suffix.lower() in VIDEO_SUFFIXES:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
-                self.video = cv2.VideoWriter(str(path), fourcc, fps, (size[1], size[0]))
+                fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
+                self.video: cv2.VideoWriter | None = cv2.VideoWriter(str(path), fourcc, fps, (size[1], size[0]))
                 if not self.video.isOpened():
                     raise EdgesegError(f"demo: cannot write the video. Received: save={path}")
             else:

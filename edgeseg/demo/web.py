@@ -47,6 +47,8 @@ class DemoServer(ThreadingHTTPServer):
 class DemoRequestHandler(SimpleHTTPRequestHandler):
     """Serves the page's files from WEB_DIR and the server's export at /model.tflite and /edgeseg.json."""
 
+    server: DemoServer
+
     # Browsers only compile .wasm while it streams in when it is served as application/wasm,
     # and refuse ES modules served with a non-JavaScript type.
     extensions_map = {
@@ -123,7 +125,7 @@ def serve(export_path: str | Path, host: str = "127.0.0.1", port: int = 8000) ->
     """
     server = make_server(export_path, host, port)
     bound_host, bound_port = server.server_address[:2]
-    print(f"web demo of {server.export.model_path} at http://{bound_host}:{bound_port}/ (Ctrl-C stops)")
+    print(f"web demo of {server.export.model_path} at http://{str(bound_host)}:{bound_port}/ (Ctrl-C stops)")
     # Ctrl-C is the normal way to stop it, not an interruption of work.
     with server, contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -125,7 +125,8 @@ def mobilenet_v3_features(image, alpha: float, output_stride: int, large: bool, 
 
 def _stack(x, blocks, alpha: float, output_stride: int, expand_by) -> dict:
     """Inverted-residual blocks with stride 2 turned into dilation past `output_stride`, as in DeepLab."""
-    stride, dilation, features = 2, 1, {}
+    stride, dilation = 2, 1
+    features: dict[int | str, object] = {}
     for index, (expansion, channels, kernel, block_stride, squeeze, kind) in enumerate(blocks):
         if block_stride == 2:
             features.setdefault(stride, x)

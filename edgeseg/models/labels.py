@@ -42,14 +42,13 @@ def labels_model(model, before_upsample: bool = True) -> keras.Model:
     """
     last = model.layers[-1]
     upsample = getattr(last, "layer", last)  # TF-MOT's QuantizeWrapper holds the layer it wraps
-    size = getattr(upsample, "size", None)
     if (
         before_upsample
         and isinstance(upsample, keras.layers.UpSampling2D)
         and upsample.interpolation == "bilinear"
-        and size[0] == size[1]
+        and upsample.size[0] == upsample.size[1]
     ):
-        ids = ClassIds(size[0], name="labels")(last.input)
+        ids = ClassIds(upsample.size[0], name="labels")(last.input)
     else:
         ids = ClassIds(name="labels")(model.output)
     return keras.Model(model.input, ids, name=f"{model.name}_labels")

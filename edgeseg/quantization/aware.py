@@ -28,7 +28,7 @@ _qkeras = tfmot.quantization.keras
 PIXEL_RANGE = (0.0, 255.0)
 
 
-class OutputQuantizeConfig(_qkeras.QuantizeConfig):
+class OutputQuantizeConfig(_qkeras.QuantizeConfig):  # type: ignore[name-defined]  # TF-MOT ships no types
     """Quantizes a weightless layer's output with a moving-average range, as TF-MOT does for activations."""
 
     def get_weights_and_quantizers(self, layer):
@@ -57,7 +57,7 @@ class InputRangeQuantizeConfig(OutputQuantizeConfig):
         return []
 
 
-LAYER_CONFIGS = {
+LAYER_CONFIGS: dict[type, type] = {
     keras.layers.Rescaling: OutputQuantizeConfig,
     keras.layers.Multiply: OutputQuantizeConfig,
     keras.layers.UpSampling2D: InputRangeQuantizeConfig,
@@ -87,7 +87,7 @@ class _FreshQuantizerRegistry:
     def get_quantize_config(self, layer):
         config = self._registry.get_quantize_config(layer)
         shared = getattr(config, "weight_quantizer", None)
-        if hasattr(shared, "preserve_sparsity"):
+        if shared is not None and hasattr(shared, "preserve_sparsity"):
             config.weight_quantizer = type(shared)(self._preserve_sparsity)
         return config
 
@@ -169,7 +169,7 @@ def _pin_input_range(qat_model) -> None:
 
 
 def _start_ranges_from_calibration(qat_model, model, images) -> None:
-    ranges = {}  # float layer name -> the range variables of its output in the QAT model
+    ranges: dict[str, list] = {}  # float layer name -> the range variables of its output in the QAT model
     for wrapper in qat_model.layers:
         for weight in wrapper.weights:
             kind = weight.name.split("/")[-1].split(":")[0]

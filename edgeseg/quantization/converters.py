@@ -63,7 +63,7 @@ def int8_converter(model, images: np.ndarray, output_type: str = "int8"):
     return converter
 
 
-def convert_int8(model, images: np.ndarray, float_tensors: list[str] = (), output_type: str = "int8") -> bytes:
+def convert_int8(model, images: np.ndarray, float_tensors: tuple[str, ...] | list[str] = (), output_type: str = "int8") -> bytes:
     """Converts a Keras model (float, or quantization-aware) to a full-int8 `.tflite`: uint8 input,
     int8 (or `output_type` uint8) logits, int8 kernels (a `labels_model` keeps its uint8 class ids).
     The ops producing `float_tensors` (names from the quantization debugger) stay in float, between

@@ -146,7 +146,7 @@ class FolderData(_DataCommon):
         description="a folder under root holding images/ and labels/, or {images, labels, image_suffix, label_suffix, list_file}",
     )
     val: SplitSpec = Field("val", validate_default=True, description="as train")
-    classes: list[str] | None = Field(None, description="class names; default: root/dataset.json")
+    classes: list[str] = Field(default_factory=list, description="class names; default: the 'classes' of root/dataset.json")
     ignore_index: int | None = Field(None, ge=0, le=255, description="label value to ignore; default: dataset.json or 255")
     label_map: dict[int, int] | None = Field(None, description="raw label value -> class id")
     palette: list[tuple[int, int, int]] | None = Field(None, description="RGB color of each class id, for color-coded label PNGs")
@@ -160,14 +160,14 @@ class FolderData(_DataCommon):
     def _classes_and_ignore_index(self) -> FolderData:
         manifest_path = self.root / "dataset.json"
         manifest: dict[str, Any] = {}
-        if manifest_path.is_file() and (self.classes is None or self.ignore_index is None):
+        if manifest_path.is_file() and (not self.classes or self.ignore_index is None):
             try:
                 manifest = json.loads(manifest_path.read_text())
             except (OSError, ValueError) as error:
                 raise ValueError(f"cannot read {manifest_path}: {error}") from None
             if not isinstance(manifest, dict):
                 raise ValueError(f"{manifest_path}: expected a JSON object. Received: {short(manifest)}")
-        if self.classes is None:
+        if not self.classes:
             if not isinstance(manifest.get("classes"), list):
                 raise ValueError(
                     f"data.classes is not set and {manifest_path} has no 'classes' list; name the classes in the recipe"

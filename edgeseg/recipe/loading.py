@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,7 @@ from edgeseg.recipe.messages import validated
 from edgeseg.recipe.root import Recipe
 
 
-def load_recipe(path: str | Path) -> Recipe:
+def load_recipe(path: str | os.PathLike) -> Recipe:
     """Reads and validates a recipe; every problem is a `RecipeError` naming the YAML key.
 
     Example:

@@ -7,7 +7,8 @@ import difflib
 import re
 import types
 import typing
-from typing import Annotated, Any, Union
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar, Union
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,8 +17,10 @@ from edgeseg.recipe.base import short
 from edgeseg.recipe.root import Recipe
 from edgeseg.recipe.stages import STAGE_CONFIGS
 
+T = TypeVar("T")
 
-def validated(validate, loc_prefix: tuple, source: str):
+
+def validated(validate: Callable[[], T], loc_prefix: tuple, source: str) -> T:
     """The result of `validate()`, or a `RecipeError` with one line per problem, each prefixed by `source`."""
     try:
         return validate()

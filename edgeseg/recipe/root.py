@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, create_model, field_validator, model_validator
 
@@ -18,7 +18,10 @@ from edgeseg.recipe.stages import (
     STAGE_CONFIGS,
     TFLITE_READING_STAGES,
     DistributeConfig,
+    ExportConfig,
+    QuantizeConfig,
     QuantizeSettings,
+    VerifyConfig,
     VerifySettings,
 )
 
@@ -27,7 +30,7 @@ def _stage_entry(name: str, config_class: type[Section]) -> type[BaseModel]:
     def empty_means_defaults(cls, value):
         return {} if value is None else value
 
-    return create_model(
+    return create_model(  # type: ignore[call-overload]
         f"{name.capitalize()}Stage",
         __config__=ConfigDict(extra="forbid"),
         __validators__={"_defaults": field_validator(name, mode="before")(empty_means_defaults)},
@@ -44,10 +47,13 @@ def _stage_tag(value: Any) -> str | None:
     return None
 
 
-StageEntry = Annotated[
-    Union[tuple(Annotated[_stage_entry(n, c), Tag(n)] for n, c in STAGE_CONFIGS.items())],  # noqa: UP007 (built from a tuple)
-    Discriminator(_stage_tag, custom_error_type="unknown_stage", custom_error_message="unknown stage"),
-]
+if TYPE_CHECKING:  # a union built at run time from STAGE_CONFIGS, which a type checker cannot follow
+    StageEntry = BaseModel
+else:
+    StageEntry = Annotated[
+        Union[tuple(Annotated[_stage_entry(n, c), Tag(n)] for n, c in STAGE_CONFIGS.items())],  # noqa: UP007 (built from a tuple)
+        Discriminator(_stage_tag, custom_error_type="unknown_stage", custom_error_message="unknown stage"),
+    ]
 
 
 class Recipe(Section):
@@ -64,7 +70,11 @@ class Recipe(Section):
 
     def stage_sections(self) -> list[tuple[str, Section]]:
         """The stages in recipe order as (name, section) pairs, as written."""
-        return [(_stage_tag(entry), getattr(entry, _stage_tag(entry))) for entry in self.stages]
+        sections = []
+        for entry in self.stages:
+            name = next(iter(type(entry).model_fields))
+            sections.append((name, getattr(entry, name)))
+        return sections
 
     def stage_items(self) -> list[tuple[str, Section]]:
         """The stages in recipe order as (name, settings) pairs: each section with the values it
@@ -104,7 +114,7 @@ class Recipe(Section):
         stage_configs = dict(self.stage_sections())
         quantize = stage_configs.get("quantize")
         if (
-            quantize is not None
+            isinstance(quantize, QuantizeConfig)
             and quantize.mode == "auto"
             and quantize.max_miou_drop is None
             and getattr(stage_configs.get("verify"), "max_miou_drop", None) is None
@@ -154,16 +164,19 @@ def _resolved_settings(sections: list[tuple[str, Section]]) -> list[tuple[str, S
     resume key hashed from them, change exactly when something it reads does."""
     by_name = dict(sections)
     export, verify, quantize = by_name.get("export"), by_name.get("verify"), by_name.get("quantize")
-    output = export.output if export is not None else "logits"
+    output = export.output if isinstance(export, ExportConfig) else "logits"
     resolved = []
     for name, section in sections:
-        if name == "quantize":
-            inherited = {"output": output}
+        if isinstance(section, QuantizeConfig):
+            inherited: dict[str, Any] = {"output": output}
             if section.mode == "auto":
-                inherited["max_miou_drop"] = section.max_miou_drop if section.max_miou_drop is not None else verify.max_miou_drop
-                inherited["threads"] = verify.threads if verify is not None else 2
+                inherited["max_miou_drop"] = section.max_miou_drop
+                if isinstance(verify, VerifyConfig):
+                    inherited["threads"] = verify.threads
+                    if section.max_miou_drop is None:
+                        inherited["max_miou_drop"] = verify.max_miou_drop
             section = QuantizeSettings.model_validate({**section.model_dump(), **inherited})
-        elif name == "verify":
+        elif isinstance(section, VerifyConfig) and isinstance(quantize, QuantizeConfig):
             section = VerifySettings.model_validate(
                 {**section.model_dump(), "output": output, "calibration_images": quantize.calibration_images}
             )

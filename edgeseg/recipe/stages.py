@@ -87,7 +87,7 @@ class LayerSelection(Section):
 
     @field_validator("layers", "skip_layers")
     @classmethod
-    def _patterns_compile(cls, patterns):
+    def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
         for pattern in patterns or []:
             try:
                 re.compile(pattern)

@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from edgeseg.data.split import SegmentationSplit
+from edgeseg.errors import StageError
 from edgeseg.files import file_sizes
 from edgeseg.models.io import save_model
 from edgeseg.recipe import Recipe
@@ -13,11 +15,18 @@ from edgeseg.recipe import Recipe
 class PipelineState:
     """The current model, the teacher once `distill` has replaced it, and the `.tflite` after `quantize`."""
 
-    model: object
-    teacher: object | None = None
+    model: Any
+    """A tf_keras model (the teacher, before `distill`, may also be a `.tflite` or SavedModel that can only teach)."""
+    teacher: Any = None
     tflite: bytes | None = None
     tflite_mode: str | None = None
     """How `tflite` was quantized: the recipe's mode, or the one `mode: auto` chose."""
+
+    def quantized(self) -> bytes:
+        """The `.tflite` that `quantize` made, for the stages that read it."""
+        if self.tflite is None:
+            raise StageError("this stage reads the .tflite, so a 'quantize' stage must come first")
+        return self.tflite
 
 
 @dataclass(frozen=True)
@@ -28,7 +37,7 @@ class StageContext:
     val: SegmentationSplit
     class_names: list[str]
     batch_size: int
-    augment: object
+    augment: Any
     seed: int
     run_dir: Path
     recipe: Recipe
@@ -37,7 +46,7 @@ class StageContext:
     stage_dir: Path = Path(".")
     stage_key: str = ""
     """The hash of what the stage depends on; a training checkpoint is resumed only under the same key."""
-    strategy: object = None
+    strategy: Any = None
     """The tf.distribute strategy the training stages build and fit under; None: TensorFlow's default."""
     unlabeled: object = None
     """`data.unlabeled`'s images [N, H, W, 3] uint8, for `distill`; None without that folder."""

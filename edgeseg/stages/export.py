@@ -12,5 +12,5 @@ from edgeseg.stages.base import PipelineState, StageOutcome
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Writes the `.tflite`, labels and description to the run folder's top level."""
     colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
-    record = write_export(ctx.run_dir, state.tflite, ctx.class_names, colors, ctx.ignore_index, ctx.recipe.hash)
+    record = write_export(ctx.run_dir, state.quantized(), ctx.class_names, colors, ctx.ignore_index, ctx.recipe.hash)
     return StageOutcome(state, record)

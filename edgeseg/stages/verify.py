@@ -49,10 +49,10 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     For a labels export the float models end in the same in-graph argmax, so the drop is the
     quantization's alone."""
-    mode = state.tflite_mode
+    mode, tflite = state.tflite_mode, state.quantized()
     shipped_float = shipped_form(state.model, cfg.output)
     float_model = KerasSegmenter(shipped_float)
-    quantized_model = TFLiteSegmenter(state.tflite, threads=cfg.threads)
+    quantized_model = TFLiteSegmenter(tflite, threads=cfg.threads)
     float_tflite = TFLiteSegmenter(convert_float(shipped_float), threads=cfg.threads)
     scores = {
         "float": score_split(float_model, ctx.val, ctx.num_classes, desc="scoring float Keras"),
@@ -68,11 +68,11 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
             for f, q in zip(scores["float"]["per_class_iou"], scores["quantized"]["per_class_iou"])
         ],
         "agreement": agreement(float_model, quantized_model, ctx.val.images),
-        "latency": latency_by_threads(state.tflite, [1, cfg.threads], cfg.latency_runs),
+        "latency": latency_by_threads(tflite, [1, cfg.threads], cfg.latency_runs),
         "threads": cfg.threads,
-        "memory_kib": interpreter_memory_kib(state.tflite),
+        "memory_kib": interpreter_memory_kib(tflite),
         "op_report": quantized_model.op_report(),
-        **content_sizes(state.tflite),
+        **content_sizes(tflite),
         "plots": _plots(float_model, quantized_model, scores, cfg, ctx),
     }
     if cfg.debug_layers and mode == "int8":
