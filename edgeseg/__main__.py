@@ -1,3 +1,4 @@
 from edgeseg.cli import main_exit
 
-main_exit()
+if __name__ == "__main__":
+    main_exit()

@@ -125,6 +125,26 @@ def export_killed_once_exists(recipe, path, cwd):
     process.wait()
 
 
+# What a record holds that is timed on the machine rather than computed from the recipe.
+TIMED = ("seconds", "latency", "memory_kib")
+
+
+def computed(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key not in TIMED}
+
+
+def test_a_second_process_gives_the_same_file_and_records(exported, tmp_path):
+    """Runs are reproducible: the same recipe in another process, byte for byte (seconds aside)."""
+    run_dir, recipe, _ = exported
+    again = run_cli("export", str(recipe), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rerun_dir = tmp_path / "runs" / "tiny"
+    assert (rerun_dir / "model.tflite").read_bytes() == (run_dir / "model.tflite").read_bytes()
+    for folder in STAGE_FOLDERS:
+        first, second = (json.loads((d / folder / "record.json").read_text()) for d in (run_dir, rerun_dir))
+        assert computed(first) == computed(second), folder
+
+
 def test_a_run_killed_mid_stage_resumes_to_the_same_model(exported, tmp_path):
     reference_dir = exported[0]
     recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
