@@ -31,11 +31,11 @@ def run(recipe, runs_dir="runs", resume: bool = False):
     return run_pipeline(recipe, runs_dir, resume=resume)
 
 
-def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None) -> dict:
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None, trust_model_code: bool = False) -> dict:
     """Scores a `.tflite` or Keras model file on a dataset; see `edgeseg.evaluation.evaluate`."""
     from edgeseg.evaluation import evaluate as evaluate_model
 
-    return evaluate_model(model, data, split=split, threads=threads, seed=seed)
+    return evaluate_model(model, data, split=split, threads=threads, seed=seed, trust_model_code=trust_model_code)
 
 
 __all__ = [

@@ -3,13 +3,46 @@
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 
 import fire
 
 from edgeseg.errors import EdgesegError
 
 log = logging.getLogger("edgeseg")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the run's report says what completed, and the exit code says why."""
+
+
+def whole_number(command: str, option: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """A command-line value that must be a whole number in range, or one line naming the option."""
+    within = isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+    if not within or (maximum is not None and value > maximum):
+        bound = f"{minimum} to {maximum}" if maximum is not None else f"a whole number >= {minimum}"
+        raise EdgesegError(f"{command}: --{option} takes {bound}. Received: {option}={value!r}")
+    return value
+
+
+def printable(line: str) -> str:
+    """`line` with control characters escaped (\\x00, \\x1b, ...): a value from a recipe or a file
+    name cannot cut the line, ring the terminal or color it.
+
+    Example:
+        >>> printable("tag 'fol\\x00der\\x1b[31m'")
+        "tag 'fol\\\\x00der\\\\x1b[31m'"
+    """
+    return "".join(f"\\x{ord(char):02x}" if ord(char) < 32 or ord(char) == 127 else char for char in line)
+
+
+def switch(command: str, option: str, value) -> bool:
+    """A command-line switch: given alone, or set to true or false."""
+    if not isinstance(value, bool):
+        raise EdgesegError(f"{command}: --{option} is a switch: give it alone, or =true / =false. Received: {option}={value!r}")
+    return value
 
 
 class Commands:
@@ -26,7 +59,8 @@ class Commands:
         """
         import edgeseg
 
-        result = edgeseg.run(edgeseg.load_recipe(str(recipe)), runs_dir=str(runs_dir), resume=bool(resume))
+        resume = switch("export", "resume", resume)
+        result = edgeseg.run(edgeseg.load_recipe(str(recipe)), runs_dir=str(runs_dir), resume=resume)
         for line in result.summary_lines():
             print(line)
 
@@ -38,12 +72,31 @@ class Commands:
         stages = " -> ".join(name for name, _ in loaded.stage_items())
         print(f"{recipe}: ok: '{loaded.name}', {loaded.data.format} data, {len(loaded.data.classes)} classes, {stages}")
 
-    def eval(self, model: str, data: str, split: str = "val", threads: int = 2, json_output: bool = False):
-        """Scores MODEL (.tflite, .keras, .h5, SavedModel) on DATA (a recipe .yaml, a dataset folder or 'synthetic')."""
+    def eval(
+        self,
+        model: str,
+        data: str,
+        split: str = "val",
+        threads: int = 2,
+        json_output: bool = False,
+        trust_model_code: bool = False,
+    ):
+        """Scores MODEL (.tflite, .keras, .h5, SavedModel) on DATA (a recipe .yaml, a dataset folder or 'synthetic').
+
+        --split train|val|NAME    a dataset folder's or recipe's split, or any folder <root>/NAME
+                                  holding images/ and labels/ (a held-out test set)
+        --trust_model_code        load a Keras file with Lambda layers (they run Python code)
+        """
         import edgeseg
 
-        scores = edgeseg.evaluate(str(model), str(data), split=str(split), threads=threads)
-        if json_output:
+        scores = edgeseg.evaluate(
+            str(model),
+            str(data),
+            split=str(split),
+            threads=whole_number("eval", "threads", threads),
+            trust_model_code=switch("eval", "trust_model_code", trust_model_code),
+        )
+        if switch("eval", "json_output", json_output):
             print(json.dumps(scores, indent=2))
             return
         boundary = scores["boundary_f1"]
@@ -55,13 +108,18 @@ class Commands:
         for name, iou in zip(scores["classes"], scores["per_class_iou"]):
             print(f"  {name:<16} IoU {'absent' if iou is None else format(iou, '.4f')}")
 
-    def profile(self, model: str, top: int = 15, json_output: bool = False):
+    def profile(self, model: str, top: int = 15, json_output: bool = False, trust_model_code: bool = False):
         """Where MODEL spends its compute. For .keras/.h5/SavedModel: params and MACs per layer, the
-        TOP costliest first; for a .tflite: its ops with dtypes, size and measured latency."""
+        TOP costliest first; for a .tflite: its ops with dtypes, size and measured latency.
+        --trust_model_code loads a Keras file with Lambda layers (they run Python code)."""
         from edgeseg.profile import profile_file, profile_lines
 
-        found = profile_file(str(model), top=int(top))
-        print(json.dumps(found, indent=2) if json_output else "\n".join(profile_lines(found)))
+        found = profile_file(
+            str(model),
+            top=whole_number("profile", "top", top),
+            trust_model_code=switch("profile", "trust_model_code", trust_model_code),
+        )
+        print(json.dumps(found, indent=2) if switch("profile", "json_output", json_output) else "\n".join(profile_lines(found)))
 
     def demo(
         self,
@@ -83,12 +141,10 @@ class Commands:
         --no-window                    headless (with --save); keys in the window: o overlay, q quit
         --web                          serve the browser demo (LiteRT.js) on http://HOST:PORT instead
         """
-        if web:
+        if switch("demo", "web", web):
             from edgeseg.demo.web import serve
 
-            if not str(port).isdigit() or not 0 <= int(port) <= 65535:
-                raise EdgesegError(f"demo: --port takes 0 to 65535. Received: port={port}")
-            serve(str(export), host=str(host), port=int(port))
+            serve(str(export), host=str(host), port=whole_number("demo", "port", port, minimum=0, maximum=65535))
             return
         from edgeseg.demo.desktop import run_demo
 
@@ -96,9 +152,9 @@ class Commands:
             str(export),
             source=str(source),
             save=None if save is None else str(save),
-            window=not no_window,
-            threads=int(threads),
-            max_frames=max_frames,
+            window=not switch("demo", "no_window", no_window),
+            threads=whole_number("demo", "threads", threads),
+            max_frames=None if max_frames is None else whole_number("demo", "max_frames", max_frames),
         )
         print(
             f"demo: {stats.frames} frames, interpreter {stats.mean_inference_ms:.2f} ms/frame, "
@@ -122,21 +178,34 @@ def main(argv=None) -> int:
     log.setLevel(logging.INFO)
     log.propagate = False
     logging.getLogger().setLevel(logging.ERROR)
+    # SIGTERM ends a run like Ctrl-C (a report says what completed); only the main thread may set it.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         fire.Fire(Commands(), command=argv, name="edgeseg")
     except EdgesegError as error:
         for line in str(error).splitlines():
-            print(f"edgeseg: error: {line}", file=sys.stderr)
+            print(f"edgeseg: error: {printable(line)}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("edgeseg: interrupted; the folders of completed stages are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interruption:
+        terminated = isinstance(interruption, Terminated)
+        print(
+            f"edgeseg: {'terminated' if terminated else 'interrupted'}; the folders of completed stages are kept", file=sys.stderr
+        )
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
     except fire.core.FireExit as exit_:
         return exit_.code
     except BrokenPipeError:  # e.g. `edgeseg schema | head`
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - open until exit, as stdout was
         return 0
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_handler)
     return 0
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def main_exit() -> None:

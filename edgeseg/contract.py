@@ -143,6 +143,11 @@ def write_export(folder: Path, tflite: bytes, class_names, colors, ignore_index:
     labels_text = "\n".join(class_names) + "\n"
     description_text = json.dumps(description, indent=2) + "\n"
     self_describing = embed_metadata(tflite, {DESCRIPTION_FILE: description_text.encode(), LABELS_FILE: labels_text.encode()})
+    if description["output"]["kind"] == "logits":  # MediaPipe misreads a class-id output; that keeps edgeseg's metadata only
+        from edgeseg.standard_metadata import embed_standard_metadata
+
+        # Last: the standard labels file follows the flatbuffer, and rewriting the model would drop it.
+        self_describing = embed_standard_metadata(self_describing, class_names, recipe_hash)
     model_path = write_bytes_atomic(folder / MODEL_FILE, self_describing)
     write_text_atomic(folder / LABELS_FILE, labels_text)
     write_text_atomic(folder / DESCRIPTION_FILE, description_text)

@@ -17,16 +17,19 @@ from edgeseg.segmenter import KerasSegmenter
 KERAS_SUFFIXES = (".keras", ".h5")
 
 
-def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None) -> dict:
+def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None = None, trust_model_code: bool = False) -> dict:
     """Scores `model` (a `.tflite`, `.keras`, `.h5` or SavedModel path) on a split of `data`.
 
     `data` is a recipe (its data section is used), a path to a recipe YAML, a dataset folder
-    in the `folder` layout (classes from its dataset.json), or "synthetic". Images are resized
-    to the model's input size; the class count must match the model's output. `seed` picks the
-    synthetic scenes; by default the recipe's seed, so a run's `verify` images are re-scored.
+    in the `folder` layout (classes from its dataset.json), or "synthetic". `split` is train, val
+    or, for a dataset folder or a recipe's folder data, any folder `<root>/<split>` holding images/
+    and labels/ (a held-out test set). Images are resized to the model's input size; logits smaller
+    than the input are resized up; the class count must match the model's output. `seed` picks the
+    synthetic scenes; by default the recipe's seed, so a run's `verify` images are re-scored. A
+    Keras file with Lambda layers loads only with `trust_model_code`.
     """
     model = Path(model)
-    segmenter, input_size, num_classes = _segmenter(model, threads)
+    segmenter, input_size, num_classes = _segmenter(model, threads, trust_model_code)
     if isinstance(data, (str, Path)) and Path(data).suffix in (".yaml", ".yml"):
         data = load_recipe(data)
     data_config = _data_config(data, input_size, num_classes)
@@ -37,13 +40,11 @@ def evaluate(model, data, split: str = "val", threads: int = 2, seed: int | None
             f"{model}: the model predicts {num_classes} classes but the data has {len(data_config.classes)} "
             f"({', '.join(data_config.classes)})"
         )
-    if split not in ("train", "val"):
-        raise DataError(f"split must be 'train' or 'val'. Received: split={split!r}")
     scores = score_split(segmenter, load_split(data_config, split, seed), num_classes, desc=f"scoring {model.name}")
     return {"model": str(model), "split": split, "classes": list(data_config.classes), **scores}
 
 
-def _segmenter(model: Path, threads: int):
+def _segmenter(model: Path, threads: int, trust_model_code: bool):
     if model.suffix == ".tflite":
         from edgeseg.tflite import TFLiteSegmenter
 
@@ -55,16 +56,15 @@ def _segmenter(model: Path, threads: int):
 
             # Class ids do not say how many classes there are; the export's description does.
             return segmenter, segmenter.input_size, len(load_export(model).class_names)
-        output_shape = segmenter.output["shape"]
+        output_shape = [int(side) for side in segmenter.output["shape"]]
         if len(output_shape) != 4:
-            raise ModelError(
-                f"{model}: expected logits [1, H, W, C] or class ids [1, H, W]. Received: output shape {list(output_shape)}"
-            )
+            raise ModelError(f"{model}: expected logits [1, H, W, C] or class ids [1, H, W]. Received: output {output_shape}")
         return segmenter, segmenter.input_size, int(output_shape[-1])
     if model.suffix in KERAS_SUFFIXES or model.is_dir():
-        from edgeseg.models.io import load_model
+        from edgeseg.models.io import check_segmentation_model, load_model
 
-        keras_model = load_model(model)
+        keras_model = load_model(model, trust_model_code=trust_model_code)
+        check_segmentation_model(keras_model, str(model), smaller_output=True)
         return KerasSegmenter(keras_model), tuple(keras_model.input_shape[1:3]), int(keras_model.output_shape[-1])
     raise ModelError(f"{model}: expected a .tflite, .keras, .h5 file or a SavedModel folder")
 

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import yaml
 
+from edgeseg._keras import tf
 from edgeseg.contract import DESCRIPTION_FILE, EXPORTED_FILES, LABELS_FILE, MODEL_FILE
-from edgeseg.data import load_split
+from edgeseg.data import data_fingerprint, load_split
 from edgeseg.data.folder import load_unlabeled_images
 from edgeseg.distribution import strategy_for
 from edgeseg.errors import EdgesegError, VerificationError
-from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.files import files_fingerprint, write_json_atomic, write_text_atomic
 from edgeseg.models.copying import copy_model
 from edgeseg.models.zoo import model_from_spec
 from edgeseg.recipe import MODEL_CHANGING_STAGES, Recipe
@@ -104,7 +105,7 @@ def run(recipe: Recipe, runs_dir: str | Path = "runs", resume: bool = False, reu
     state = PipelineState(model=model_from_spec(recipe.teacher, tuple(data.input_size), len(data.classes), recipe.seed))
     # Only now that data and teacher are known good is the previous run of this name touched.
     run_dir = Path(runs_dir) / recipe.name
-    keys = stage_keys(recipe)
+    keys = stage_keys(recipe, data_fingerprint(data))
     stages = recipe.stage_items()
     reusable = _completed_stages(recipe, keys, ([run_dir] if resume else []) + [Path(folder) for folder in reuse_from])
     # Resuming keeps the folder of the first stage to rerun too: its training checkpoint, if its
@@ -146,6 +147,9 @@ def run(recipe: Recipe, runs_dir: str | Path = "runs", resume: bool = False, reu
         except OSError as error:
             _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
             raise _write_error(error, run_dir) from None
+        except tf.errors.ResourceExhaustedError as error:  # TensorFlow's own writers' full disk, or out of memory
+            _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error.message.splitlines()[0]}")
+            raise _exhausted_error(error, name, stage_dir) from None
         except Exception as error:
             _report_if_possible(run_dir, recipe, records, "failed", f"{name}: {error}")
             raise
@@ -180,12 +184,20 @@ def _run_stage(name: str, state: PipelineState, cfg, ctx: StageContext) -> Stage
     return dataclasses.replace(outcome, state=dataclasses.replace(outcome.state, model=copy_model(outcome.state.model)))
 
 
-def stage_keys(recipe: Recipe) -> list[str]:
+def stage_keys(recipe: Recipe, data_files: str = "") -> list[str]:
     """Each stage's resume key, in recipe order: a hash of the previous key (the first stage's
     previous key hashes the model it starts from, `teacher:`) and of what the stage reads: its
     settings, with the values inherited from other sections, and the recipe sections
-    `STAGES[name].reads` names."""
+    `STAGES[name].reads` names. Sections that name files carry a fingerprint of them: `data` of its
+    images and labels (`data_files`, from `data_fingerprint`), `teacher` and `student` of their model
+    and weights files, so editing a file reruns what read it."""
     dumped = recipe.model_dump(mode="json")
+    dumped["data"]["files"] = data_files
+    for role in ("teacher", "student"):
+        spec = getattr(recipe, role)
+        if spec is not None:
+            named = [path for path in (spec.path, spec.weights, spec.backbone_weights) if isinstance(path, Path)]
+            dumped[role]["files"] = files_fingerprint(named) if named else ""
     key = _digest({"teacher": dumped["teacher"]})
     keys = []
     for name, settings in recipe.stage_items():
@@ -249,6 +261,15 @@ def _restored(recipe: Recipe, run_dir: Path, count: int, state: PipelineState) -
 def _write_error(error: OSError, run_dir: Path) -> EdgesegError:
     """A full, read-only or forbidden disk is the user's to fix: one line naming the file."""
     return EdgesegError(f"{error.filename or run_dir}: cannot write the run folder: {error.strerror or error}")
+
+
+def _exhausted_error(error, stage: str, stage_dir: Path) -> EdgesegError:
+    """TensorFlow's ResourceExhaustedError, which is not an OSError: a full disk under its checkpoint
+    or log writers, or memory a tensor did not get; either way one line the user can act on."""
+    message = error.message.splitlines()[0] if error.message else type(error).__name__
+    if "no space left" in message.lower():
+        return EdgesegError(f"{stage_dir}: cannot write the run folder: No space left on device ({stage})")
+    return EdgesegError(f"{stage}: out of memory ({message[:160]}); lower data.batch_size or data.input_size")
 
 
 def _report_if_possible(run_dir: Path, recipe, records: list, status: str, error: str) -> None:

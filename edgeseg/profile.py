@@ -15,6 +15,7 @@ Example::
 from pathlib import Path
 
 from edgeseg._keras import keras
+from edgeseg.errors import ModelError
 
 
 def layer_costs(model) -> list[dict]:
@@ -53,16 +54,22 @@ def profile_model(model, top: int | None = None) -> dict:
     }
 
 
-def profile_file(path: str | Path, top: int | None = 15, threads: tuple[int, ...] = (1, 2)) -> dict:
-    """`profile_model` for a .keras / .h5 / SavedModel; for a .tflite, its ops, size and latency."""
+def profile_file(
+    path: str | Path, top: int | None = 15, threads: tuple[int, ...] = (1, 2), trust_model_code: bool = False
+) -> dict:
+    """`profile_model` for a .keras / .h5 / SavedModel (Lambda layers only with `trust_model_code`);
+    for a .tflite, its ops, size and latency."""
     path = Path(path)
     if path.suffix != ".tflite":
         from edgeseg.models.io import load_model
 
-        return profile_model(load_model(path), top)
+        return profile_model(load_model(path, trust_model_code=trust_model_code), top)
     from edgeseg.tflite import TFLiteSegmenter, latency_by_threads
 
-    content = path.read_bytes()
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise ModelError(f"{path}: cannot read the model file: {error.strerror or error}") from None
     segmenter = TFLiteSegmenter(content, source=str(path))
     return {
         "model": str(path),

@@ -61,7 +61,10 @@ class TFLiteSegmenter:
 
     def __init__(self, model: bytes | Path, threads: int = 2, source: str | None = None):
         self.source = source or (str(model) if isinstance(model, Path) else "<tflite bytes>")
-        self.content = Path(model).read_bytes() if isinstance(model, Path) else model
+        try:
+            self.content = Path(model).read_bytes() if isinstance(model, Path) else model
+        except OSError as error:
+            raise ModelError(f"{self.source}: cannot read the model file: {error.strerror or error}") from None
         try:
             with native_stderr_silenced():  # the XNNPACK notice is printed when tensors are allocated
                 self.interpreter = Interpreter(model_content=self.content, num_threads=threads)
@@ -70,15 +73,16 @@ class TFLiteSegmenter:
             raise ModelError(f"{self.source}: not a loadable .tflite model ({str(error).splitlines()[0][:200]})") from None
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        shape = tuple(self.input["shape"])
+        shape = tuple(int(side) for side in self.input["shape"])
         if len(shape) != 4 or shape[-1] != 3:
             raise ModelError(f"{self.source}: expected an image input [1, H, W, 3]. Received: {list(shape)}")
-        self.input_size = (int(shape[1]), int(shape[2]))
+        self.input_size = (shape[1], shape[2])
 
     @property
     def input_quantization(self) -> tuple[float, int]:
         """(scale, zero_point) of the input; (0.0, 0) for a float input."""
-        return tuple(self.input["quantization"])
+        scale, zero_point = self.input["quantization"]
+        return float(scale), int(zero_point)
 
     def predict_raw(self, image: np.ndarray) -> np.ndarray:
         """The model's raw output for one RGB uint8 image [H, W, 3] (batch dimension removed)."""
@@ -94,7 +98,9 @@ class TFLiteSegmenter:
     def predict_logits(self, images: np.ndarray) -> np.ndarray:
         """Float logits [N, H, W, C], dequantized from an integer output."""
         if len(self.output["shape"]) != 4:
-            raise ModelError(f"{self.source}: expected logits [1, H, W, C]. Received: output shape {list(self.output['shape'])}")
+            raise ModelError(
+                f"{self.source}: expected logits [1, H, W, C]. Received: output shape {[int(d) for d in self.output['shape']]}"
+            )
         raw = np.stack([self.predict_raw(image) for image in images])
         scale, zero_point = self.output["quantization"]
         if self.output["dtype"] in INTEGER_TYPES and scale:

@@ -17,17 +17,18 @@ with native_stderr_silenced():
 
 
 def embed_metadata(model: bytes, entries: dict[str, bytes]) -> bytes:
-    """A copy of `model` carrying `entries`; an entry of the same name is replaced."""
+    """A copy of `model` carrying `entries`; an entry of the same name is replaced, in its own
+    buffer, so embedding again does not leave the old content behind in the file."""
     tree = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
-    kept = [entry for entry in (tree.metadata or []) if _name(entry) not in entries]
+    existing = {_name(entry): entry for entry in (tree.metadata or [])}
     for name, content in entries.items():
-        buffer = schema.BufferT()
-        buffer.data = list(content)
-        tree.buffers.append(buffer)
-        entry = schema.MetadataT()
-        entry.name, entry.buffer = name, len(tree.buffers) - 1
-        kept.append(entry)
-    tree.metadata = kept
+        entry = existing.get(name)
+        if entry is None:
+            entry = existing[name] = schema.MetadataT()
+            entry.name, entry.buffer = name, len(tree.buffers)
+            tree.buffers.append(schema.BufferT())
+        tree.buffers[entry.buffer].data = list(content)
+    tree.metadata = list(existing.values())
     return bytes(flatbuffer_utils.convert_object_to_bytearray(tree))
 
 

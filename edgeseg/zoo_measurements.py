@@ -10,12 +10,12 @@ Example::
     print("\\n".join(zoo_markdown(rows, command="python tools/measure_zoo.py")))
 """
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgeseg.files import write_json_atomic, write_text_atomic
 from edgeseg.progress import progress
 
 NUM_CLASSES = 11
@@ -177,5 +177,5 @@ def publish(table: list[str], rows: list[dict], out: Path | None) -> None:
     text = "\n".join(table)
     print(text)
     if out:
-        out.write_text(text + "\n")
-        out.with_suffix(".json").write_text(json.dumps(rows, indent=2))
+        write_text_atomic(out, text + "\n")
+        write_json_atomic(out.with_suffix(".json"), rows)

@@ -12,6 +12,7 @@ Example::
 """
 
 import os
+import shutil
 import sys
 import time
 from collections import deque
@@ -24,6 +25,7 @@ import numpy as np
 from edgeseg.contract import Export, load_export
 from edgeseg.data.synthetic import SYNTHETIC_CLASS_NAMES, generate_scenes
 from edgeseg.errors import EdgesegError
+from edgeseg.files import partial_path
 from edgeseg.images import IMAGE_SUFFIXES, read_rgb
 from edgeseg.overlay import overlay
 from edgeseg.progress import progress
@@ -161,11 +163,15 @@ def run_demo(
                     demo.show_overlay = not demo.show_overlay
             if max_frames is not None and shown >= max_frames:
                 break
-    finally:
+    except BaseException:
         if writer is not None:
-            writer.close()
+            writer.discard()
+        raise
+    finally:
         if window:
             cv2.destroyAllWindows()
+    if writer is not None:
+        writer.commit()
     if first is None or previous is None:
         raise EdgesegError(f"demo: no frames could be read from {source}")
     return DemoStats(shown, inference_total / shown, (previous - first) * 1000 / max(1, shown - 1))
@@ -225,20 +231,27 @@ def _captured_frames(capture):
 
 
 class _FrameWriter:
-    """A video file for video suffixes; otherwise a folder of frame_000000.png files."""
+    """A video file for video suffixes; otherwise a folder of frame_000000.png files.
+
+    Frames go to a hidden partial file or folder beside the target, which `commit` moves into place
+    once the demo has ended well; after a failure `discard` removes it, so an earlier good video or
+    frame is never replaced by a partial one.
+    """
 
     def __init__(self, path: Path, size: tuple[int, int], fps: float):
         self.path, self.size, self.count = path, size, 0
+        self.partial = partial_path(path)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             if path.suffix.lower() in VIDEO_SUFFIXES:
-                path.parent.mkdir(parents=True, exist_ok=True)
                 fourcc = cv2.VideoWriter.fourcc(*("mp4v" if path.suffix.lower() in (".mp4", ".mov") else "MJPG"))
-                self.video: cv2.VideoWriter | None = cv2.VideoWriter(str(path), fourcc, fps, (size[1], size[0]))
+                self.video: cv2.VideoWriter | None = cv2.VideoWriter(str(self.partial), fourcc, fps, (size[1], size[0]))
                 if not self.video.isOpened():
                     raise EdgesegError(f"demo: cannot write the video. Received: save={path}")
             else:
                 self.video = None
-                path.mkdir(parents=True, exist_ok=True)
+                shutil.rmtree(self.partial, ignore_errors=True)
+                self.partial.mkdir()
         except OSError as error:
             raise EdgesegError(f"demo: cannot save there ({error.strerror or error}). Received: save={path}") from None
 
@@ -248,13 +261,31 @@ class _FrameWriter:
             frame_bgr = cv2.resize(frame_bgr, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
         if self.video is not None:
             self.video.write(frame_bgr)
-        elif not cv2.imwrite(str(self.path / f"frame_{self.count:06d}.png"), frame_bgr):
+        elif not cv2.imwrite(str(self.partial / f"frame_{self.count:06d}.png"), frame_bgr):
             raise EdgesegError(f"demo: cannot write frames into the folder. Received: save={self.path}")
         self.count += 1
 
-    def close(self) -> None:
+    def commit(self) -> None:
+        """Moves what was written into place: the video file, or each frame into the folder."""
+        try:
+            if self.video is not None:
+                self.video.release()
+                os.replace(self.partial, self.path)
+                return
+            self.path.mkdir(exist_ok=True)
+            for frame in sorted(self.partial.iterdir()):
+                os.replace(frame, self.path / frame.name)
+            self.partial.rmdir()
+        except OSError as error:
+            raise EdgesegError(f"demo: cannot save there ({error.strerror or error}). Received: save={self.path}") from None
+
+    def discard(self) -> None:
+        """Removes what was written, leaving the target as it was."""
         if self.video is not None:
             self.video.release()
+            self.partial.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.partial, ignore_errors=True)
 
 
 def demo_soak(export: Path, frames: int = 10_000, threads: int = 2, samples: int = 10, seed: int = 0) -> dict:

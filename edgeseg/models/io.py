@@ -1,7 +1,6 @@
 """Loading and saving models, with errors that say which file and what to do."""
 
 import json
-import re
 import zipfile
 from pathlib import Path
 
@@ -10,7 +9,8 @@ from edgeseg.errors import ModelError
 from edgeseg.files import atomic_path
 from edgeseg.models.copying import copy_model
 
-LAMBDA_LAYER = re.compile(r'\\?"class_name\\?":\s*\\?"Lambda\\?"')
+CODE_LAYERS = frozenset({"Lambda"})
+"""Layer classes whose config carries Python code that runs when the file loads."""
 
 
 def save_model(model: keras.Model, path: Path) -> Path:
@@ -40,11 +40,13 @@ def load_model(path: Path, trust_model_code: bool = False) -> keras.Model:
         raise ModelError(f"{path}: model file not found")
     if path.suffix == ".keras":
         _refuse_keras3_file(path)
-    if not trust_model_code and LAMBDA_LAYER.search(_model_config_text(path)):
-        raise ModelError(
-            f"{path}: contains Lambda layers, which run arbitrary Python code when loaded; set "
-            "trust_model_code: true in its teacher/student section only if you trust where the file came from"
-        )
+    if not trust_model_code:
+        found = code_layers(path)
+        if found:
+            raise ModelError(
+                f"{path}: contains Lambda layers ({', '.join(found[:3])}), which run arbitrary Python code when loaded; "
+                "set trust_model_code: true (--trust_model_code for a command) only if you trust where the file came from"
+            )
     try:
         if path.suffix == ".keras":
             model = keras.models.load_model(path, compile=False, safe_mode=not trust_model_code)
@@ -53,7 +55,6 @@ def load_model(path: Path, trust_model_code: bool = False) -> keras.Model:
     except Exception as error:  # Keras raises many unrelated types for a bad file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelError(f"{path}: not a loadable Keras model ({first_line[:200]})") from None
-    check_segmentation_model(model, str(path))
     return model
 
 
@@ -65,41 +66,85 @@ def load_weights_into(model: keras.Model, path: Path) -> None:
         raise ModelError(f"{path}: weights do not fit {model.name} ({str(error).splitlines()[0][:200]})") from None
 
 
-def check_segmentation_model(model: keras.Model, source: str, input_size=None, num_classes: int | None = None) -> None:
-    """Checks the model maps [N, H, W, 3] images to [N, H, W, C] logits, matching the recipe when given."""
+def check_segmentation_model(
+    model: keras.Model, source: str, input_size=None, num_classes: int | None = None, smaller_output: bool = False
+) -> None:
+    """Checks the model maps [N, H, W, 3] images to [N, H, W, C] logits, matching the recipe when given.
+
+    With `smaller_output` (scoring only), logits [N, h, w, C] smaller than the input are accepted:
+    scoring resizes them up; training needs them at the input's size.
+    """
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelError(
             f"{source}: expected one image input and one logits output. "
             f"Received: {len(model.inputs)} inputs, {len(model.outputs)} outputs"
         )
     in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
-    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4 or in_shape[1:3] != out_shape[1:3]:
+    if len(in_shape) != 4 or in_shape[-1] != 3 or len(out_shape) != 4:
         raise ModelError(
-            f"{source}: expected input [N, H, W, 3] and logits [N, H, W, C] at the same H, W. "
-            f"Received: input {list(in_shape)}, output {list(out_shape)}"
+            f"{source}: expected input [N, H, W, 3] and logits [N, H, W, C]. Received: input {list(in_shape)}, "
+            f"output {list(out_shape)}"
         )
+    smaller = smaller_output and all(o is not None and i is not None and o <= i for i, o in zip(in_shape[1:3], out_shape[1:3]))
+    if in_shape[1:3] != out_shape[1:3] and not smaller:
+        expected = "no larger than its input" if smaller_output else "at the input's size"
+        raise ModelError(f"{source}: expected logits {expected}. Received: input {list(in_shape)}, output {list(out_shape)}")
     if input_size is not None and tuple(in_shape[1:3]) != tuple(input_size):
         raise ModelError(f"{source}: model input is {list(in_shape[1:3])} but data.input_size is {list(input_size)}")
     if num_classes is not None and out_shape[-1] != num_classes:
         raise ModelError(f"{source}: model predicts {out_shape[-1]} classes but the data has {num_classes}")
 
 
-def _model_config_text(path: Path) -> str:
-    """The architecture description stored in a model file, as text ("" when there is none)."""
+def code_layers(path: Path) -> list[str]:
+    """Names of the layers in the file's architecture, nested models included, whose class carries
+    Python code (`CODE_LAYERS`), read from the parsed config, so no spelling of the class name
+    (JSON escapes included) slips past. An architecture that cannot be parsed is refused, since it
+    cannot be checked."""
+    found: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if node.get("class_name") in CODE_LAYERS:
+                config = node.get("config")
+                found.append(str(config.get("name", "?")) if isinstance(config, dict) else "?")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for text in _architecture_texts(path):
+        try:
+            walk(json.loads(text))
+        except (ValueError, RecursionError):
+            raise ModelError(f"{path}: its architecture is not readable JSON, so it cannot be checked for code") from None
+    return found
+
+
+def _architecture_texts(path: Path) -> list[str]:
+    """The JSON architecture descriptions stored in a model file (none for a file without one)."""
     try:
         if path.suffix == ".keras":
             with zipfile.ZipFile(path) as archive:
-                return archive.read("config.json").decode(errors="replace") if "config.json" in archive.namelist() else ""
+                return [archive.read("config.json").decode(errors="replace")] if "config.json" in archive.namelist() else []
         if path.suffix == ".h5":
             import h5py
 
             with h5py.File(path, "r") as file:
                 config = file.attrs.get("model_config", "")
-                return config.decode(errors="replace") if isinstance(config, bytes) else str(config)
+                return [config.decode(errors="replace") if isinstance(config, bytes) else str(config)] if config else []
         metadata = path / "keras_metadata.pb"
-        return metadata.read_bytes().decode(errors="replace") if metadata.is_file() else ""
+        if not metadata.is_file():
+            return []
+        from tf_keras.protobuf import saved_metadata_pb2
+
+        saved = saved_metadata_pb2.SavedMetadata()
+        saved.ParseFromString(metadata.read_bytes())
+        return [node.metadata for node in saved.nodes if node.metadata]
     except (OSError, zipfile.BadZipFile):
-        return ""  # the loader below reports an unreadable file with its own message
+        return []  # the loader below reports an unreadable file with its own message
+    except Exception as error:  # h5py and protobuf raise their own types for a damaged file
+        raise ModelError(f"{path}: cannot read its architecture to check it for code ({type(error).__name__})") from None
 
 
 def _refuse_keras3_file(path: Path) -> None:

@@ -68,7 +68,8 @@ def first_within_budget(
                 "seconds": round(time.perf_counter() - started, 2),
             }
         )
-        log.info("  auto: %s loses %.4f mIoU (budget %.4f)", name, drop, budget)
+        # Six decimals: at four, a drop just over the budget printed as equal to it.
+        log.info("  auto: %s loses %.6f mIoU (budget %g)", name, drop, budget)
         if drop <= budget:
             return {**result, "attempt": name, "attempts": attempts}
     tried = "; ".join(f"{row['attempt']} {_outcome(row)}" for row in attempts)
@@ -134,4 +135,4 @@ def attempt_saver(folder):
 
 
 def _outcome(row: dict) -> str:
-    return f"skipped ({row['skipped']})" if "skipped" in row else f"drop {row['miou_drop']:.4f}"
+    return f"skipped ({row['skipped']})" if "skipped" in row else f"drop {row['miou_drop']:.6f}"

@@ -209,8 +209,11 @@ class FolderData(_DataCommon):
         return len(self.classes)
 
     def split(self, name: str) -> SplitSpec:
-        """The split called `name` ("train" or "val")."""
-        return getattr(self, name)
+        """The split called `name`: the recipe's `train` or `val`, or any other folder under root
+        (`<root>/<name>/images` and `<root>/<name>/labels`), e.g. a held-out test set for `eval`."""
+        if name in ("train", "val"):
+            return getattr(self, name)
+        return SplitSpec(images=f"{name}/images", labels=f"{name}/labels")
 
 
 DataConfig = Annotated[SyntheticData | FolderData, Field(discriminator="format")]

@@ -108,21 +108,36 @@ def test_failed_gate_exits_3_keeps_completed_stages_and_writes_the_report(tmp_pa
     assert "verify.min_miou" in (run_dir / "report.md").read_text()
 
 
-def export_killed_once_exists(recipe, path, cwd):
-    """Runs `edgeseg export RECIPE` and SIGKILLs it as soon as `path` exists (or it ends)."""
+def export_killed_once_exists(recipe, path, cwd, sent=signal.SIGKILL) -> tuple[int, str]:
+    """Runs `edgeseg export RECIPE`, sends it `sent` as soon as `path` exists (or it ends); returns
+    its exit code and what it wrote on stderr."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "edgeseg", "export", str(recipe)],
         cwd=cwd,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 600
     while not path.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(sent)
+    _, stderr = process.communicate()
+    return process.returncode, stderr
+
+
+def test_sigterm_ends_a_run_like_ctrl_c_with_a_report(tmp_path):
+    recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
+    run_dir = tmp_path / "runs" / "tiny"
+    code, stderr = export_killed_once_exists(
+        recipe, run_dir / "01-train" / "checkpoint" / "progress.json", tmp_path, signal.SIGTERM
+    )
+    assert code == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "edgeseg: terminated; the folders of completed stages are kept" in stderr and "Traceback" not in stderr
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["status"] == "interrupted" and report["error"] == "interrupted during train"
 
 
 # What a record holds that is timed on the machine rather than computed from the recipe.

@@ -19,13 +19,63 @@ def lambda_segmenter():
     return keras.Model(image, keras.layers.Conv2D(4, 1)(scaled))
 
 
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_lambda_layers_are_refused_unless_trusted(tmp_path, suffix):
-    path = tmp_path / f"lambda{suffix}"
+def nested_lambda_segmenter():
+    """A segmenter whose Lambda hides inside a nested model."""
+    image = keras.Input((32, 32, 3))
+    inner = keras.Model(image, keras.layers.Lambda(lambda x: x / 255.0, name="hidden")(image), name="inner")
+    outer_image = keras.Input((32, 32, 3))
+    return keras.Model(outer_image, keras.layers.Conv2D(4, 1)(inner(outer_image)))
+
+
+def escaped_h5(path):
+    """A legacy .h5 whose config spells the Lambda class with a JSON escape, which a text pattern misses."""
+    import h5py
+
     lambda_segmenter().save(path)
-    with pytest.raises(ModelError, match=rf"lambda\{suffix}: contains Lambda layers.*trust_model_code: true"):
+    with h5py.File(path, "r+") as file:
+        config = file.attrs["model_config"]
+        config = config.decode() if isinstance(config, bytes) else config
+        file.attrs["model_config"] = config.replace('"class_name": "Lambda"', '"class_name": "\\u004cambda"')
+    assert "Lambda" not in file_config(path)
+    return path
+
+
+def file_config(path) -> str:
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        config = file.attrs["model_config"]
+    return config.decode() if isinstance(config, bytes) else config
+
+
+@pytest.mark.parametrize(
+    ("name", "build"),
+    [
+        ("lambda.keras", lambda path: lambda_segmenter().save(path)),
+        ("lambda.h5", lambda path: lambda_segmenter().save(path)),
+        ("escaped.h5", escaped_h5),
+        ("nested.keras", lambda path: nested_lambda_segmenter().save(path)),
+        ("nested.h5", lambda path: nested_lambda_segmenter().save(path)),
+        ("saved_model", lambda path: lambda_segmenter().save(path, save_format="tf")),
+    ],
+)
+def test_every_way_a_lambda_layer_comes_in_is_refused_unless_trusted(tmp_path, name, build):
+    path = tmp_path / name
+    build(path)
+    with pytest.raises(ModelError, match=rf"{name}: contains Lambda layers.*trust_model_code: true"):
         load_model(path)
     assert load_model(path, trust_model_code=True).output_shape == (None, 32, 32, 4)
+
+
+@pytest.mark.parametrize("command", ["eval", "profile"])
+def test_commands_refuse_a_lambda_file_unless_told_to_trust_it(tmp_path, capsys, command):
+    from edgeseg.cli import main
+
+    path = escaped_h5(tmp_path / "escaped.h5")
+    arguments = [command, str(path)] + (["--data", "synthetic"] if command == "eval" else [])
+    assert main(arguments) == 2
+    assert "contains Lambda layers" in capsys.readouterr().err
+    assert main([*arguments, "--trust_model_code"]) == 0
 
 
 def test_a_model_without_lambda_layers_loads_without_trust(tmp_path, tiny_model):

@@ -165,8 +165,8 @@ def test_auto_runs_its_steps_in_order_and_stops_at_the_first_within_budget():
 
     with pytest.raises(
         StageError,
-        match=r"no attempt within max_miou_drop 0.001: int8 drop 0.0500; more_calibration "
-        r"skipped \(no more images\); float_layers drop 0.0020; int16x8 drop 0.0100",
+        match=r"no attempt within max_miou_drop 0.001: int8 drop 0.050000; more_calibration "
+        r"skipped \(no more images\); float_layers drop 0.002000; int16x8 drop 0.010000",
     ):
         first_within_budget(
             steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002, "int16x8": 0.01}[tflite.decode()], budget=0.001

@@ -78,3 +78,44 @@ def test_plain_int8_does_not_read_the_verify_budget():
 def test_the_run_name_is_not_part_of_any_key():
     recipe = auto_recipe()
     assert first_rerun(recipe, edited(recipe, ("name",), "renamed")) is None
+
+
+def test_relabelling_or_removing_a_data_file_changes_every_key(tmp_path):
+    """Issue: `--resume` reused train and quantize after every label was edited and an image removed."""
+    import os
+
+    from edgeseg.data import data_fingerprint
+    from tests.helpers import make_split
+
+    root = tmp_path / "ds"
+    make_split(root, "train", ["a", "b", "c"], num_classes=3)
+    make_split(root, "val", ["d"], num_classes=3)
+    recipe = tiny_recipe_dict(
+        data={"format": "folder", "root": str(root), "classes": ["x", "y", "z"], "input_size": [32, 32], "batch_size": 2}
+    )
+    del recipe["student"]
+    recipe["stages"] = [{"train": {"epochs": 1}}, {"quantize": {}}, {"verify": {}}]
+    loaded = parse_recipe(recipe)
+    before = stage_keys(loaded, data_fingerprint(loaded.data))
+    label = root / "train" / "labels" / "a.png"
+    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 1_000_000))
+    relabelled = stage_keys(loaded, data_fingerprint(loaded.data))
+    (root / "train" / "images" / "c.png").unlink()
+    (root / "train" / "labels" / "c.png").unlink()
+    removed = stage_keys(loaded, data_fingerprint(loaded.data))
+    assert all(a != b for a, b in zip(before, relabelled)) and all(a != b for a, b in zip(relabelled, removed))
+
+
+def test_replacing_the_teacher_file_changes_every_key(tmp_path):
+    from tests.helpers import write_yaml
+
+    teacher = tmp_path / "teacher.keras"
+    teacher.write_bytes(b"one")
+    recipe = tiny_recipe_dict(teacher={"path": str(teacher)}, stages=[{"quantize": {}}, {"verify": {}}])
+    del recipe["student"]
+    path = write_yaml(tmp_path / "r.yaml", recipe)
+    from edgeseg.recipe import load_recipe
+
+    before = stage_keys(load_recipe(path))
+    teacher.write_bytes(b"other")
+    assert all(a != b for a, b in zip(before, stage_keys(load_recipe(path))))
