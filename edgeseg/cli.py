@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 import fire
 
@@ -65,12 +66,29 @@ class Commands:
             print(line)
 
     def check(self, recipe: str):
-        """Validates RECIPE (keys, types, paths, stage order) without running anything."""
+        """Validates RECIPE (keys, types, paths, stage order) and its data's files (every pair found,
+        sizes read from the headers) without training anything."""
+        from edgeseg.data.inspection import data_lines, inspect_data
         from edgeseg.recipe import load_recipe
 
         loaded = load_recipe(str(recipe))
         stages = " -> ".join(name for name, _ in loaded.stage_items())
+        for line in data_lines(inspect_data(loaded.data)):
+            log.info("%s", line)
         print(f"{recipe}: ok: '{loaded.name}', {loaded.data.format} data, {len(loaded.data.classes)} classes, {stages}")
+
+    def data(self, recipe: str, out: str | None = None):
+        """What RECIPE's data is before anyone trains on it: images per split, sizes, class pixel shares
+        (and classes missing from a split), labels that will be resized, and a gallery of label
+        overlays; written to OUT (default: runs/<name>-data/) as data.md, data.json and gallery.png."""
+        from edgeseg.data.inspection import data_lines, write_data_report
+        from edgeseg.recipe import load_recipe
+
+        loaded = load_recipe(str(recipe))
+        folder = Path(str(out)) if out is not None else Path("runs") / f"{loaded.name}-data"
+        report = write_data_report(loaded.data, folder)
+        print("\n".join(data_lines(report)))
+        print(f"written to {folder}/data.md, data.json and gallery.png")
 
     def eval(
         self,

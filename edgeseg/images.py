@@ -23,7 +23,30 @@ cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 def decode(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     """The decoded image file (OpenCV's BGR order for color); a `DataError` naming the file when it
-    cannot be read, is truncated or is not an image."""
+    cannot be read, is truncated, is too large or is not an image."""
+    data = _checked_bytes(path)
+    with native_stderr_silenced():  # libpng and libjpeg print their own complaints before failing
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
+    if decoded is None:
+        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return decoded
+
+
+def read_label(path: Path) -> np.ndarray:
+    """A label file's values: a palette PNG's color indices (VOC's class ids are stored so), any
+    other image as stored (OpenCV's BGR order for color)."""
+    data = _checked_bytes(path)
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[25:26] == b"\x03":  # PNG color type 3: palette indices
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return np.asarray(image, dtype=np.uint8)
+        except (OSError, ValueError):
+            raise DataError(f"{path}: not a readable image (corrupt or unsupported format)") from None
+    return decode(path)
+
+
+def _checked_bytes(path: Path) -> bytes:
+    """The file's bytes, once it is known to be readable, not a truncated JPEG and within the size limit."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
@@ -33,11 +56,7 @@ def decode(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     width, height = _declared_size(data, path)
     if width * height > MAX_IMAGE_PIXELS:
         raise DataError(f"{path}: {width}x{height} pixels is more than edgeseg reads ({MAX_IMAGE_PIXELS:,}); resize it first")
-    with native_stderr_silenced():  # libpng and libjpeg print their own complaints before failing
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
-    if decoded is None:
-        raise DataError(f"{path}: not a readable image (corrupt or unsupported format)")
-    return decoded
+    return data
 
 
 def _declared_size(data: bytes, path: Path) -> tuple[int, int]:

@@ -63,10 +63,10 @@ def plot_confusion(matrix, class_names, path: Path) -> Path:
     return _save(figure, path)
 
 
-def plot_gallery(images, truths, float_predictions, quantized_predictions, colors, ignore_index: int, path: Path) -> Path:
-    """Rows of input / truth / float / quantized overlays."""
-    columns = [("input", None), ("truth", truths), ("float", float_predictions), ("quantized", quantized_predictions)]
-    figure, grid = plt.subplots(len(images), 4, figsize=(10, 2.6 * len(images)), squeeze=False)
+def plot_gallery(images, columns: list, colors, ignore_index: int, path: Path) -> Path:
+    """One row per image; `columns` are (title, class-id maps [N, H, W]) overlaid on it, or
+    (title, None) for the image itself."""
+    figure, grid = plt.subplots(len(images), len(columns), figsize=(2.5 * len(columns), 2.6 * len(images)), squeeze=False)
     for row, image in enumerate(images):
         for column, (title, maps) in enumerate(columns):
             shown = image if maps is None else overlay(image, maps[row], colors, 0.55, ignore_index)

@@ -144,6 +144,61 @@ def uniform_plan(
     return plan
 
 
+def uniform_allocate(
+    model, groups: list[ChannelGroup], importance: dict, target: tuple[str, float], round_to: int = 8, min_channels: int = 8
+) -> dict[int, np.ndarray]:
+    """`uniform_plan` with the largest fraction whose plan meets `target`, as `allocate` takes it:
+    one width multiplier for every group, to measure `allocate`'s uneven widths against."""
+    kind, fraction = _checked_target(target)
+    costs = CostModel(model, groups)
+    budget = fraction * costs.cost(kind, costs.full_widths) * (1 + 1e-9)
+
+    def cost_at(kept_fraction: float) -> float:
+        return costs.cost(kind, costs.widths(uniform_plan(groups, importance, kept_fraction, round_to, min_channels)))
+
+    kept_fraction = largest_within(cost_at, budget, low=0.0, high=1.0)
+    if kept_fraction is None:
+        reached = cost_at(0.0) / costs.cost(kind, costs.full_widths)
+        raise ValueError(
+            f"target: expected a {kind} fraction within reach, received {fraction}; the narrowest uniform "
+            f"model keeps {reached:.3f}"
+        )
+    return uniform_plan(groups, importance, kept_fraction, round_to, min_channels)
+
+
+def narrowest_fraction(
+    model, groups: list[ChannelGroup], importance: dict, kind: str, round_to: int = 8, min_channels: int = 8
+) -> float:
+    """The `kind` ("macs" or "params") fraction left when every group of `importance` is as narrow as
+    `round_to` and `min_channels` allow: the smallest target `allocate` can meet."""
+    costs = CostModel(model, groups)
+    widths = dict(costs.full_widths)
+    for group in groups:
+        if group.pinned is None and group.id in importance:
+            while (narrower := _next_width(widths[group.id], round_to, min_channels)) is not None:
+                widths[group.id] = narrower
+    return costs.cost(kind, widths) / costs.cost(kind, costs.full_widths)
+
+
+def largest_within(cost_at, budget: float, low: float, high: float, steps: int = 30) -> float | None:
+    """The largest x in [low, high] with `cost_at(x) <= budget`, by bisection (cost grows with x),
+    or None when even `low` costs too much. Measured costs (a latency) make `cost_at` expensive;
+    `steps` bounds the calls.
+
+    Example:
+        >>> round(largest_within(lambda x: x * x, 0.25, 0.0, 1.0), 3)
+        0.5
+    """
+    if cost_at(low) > budget:
+        return None
+    if cost_at(high) <= budget:
+        return high
+    for _ in range(steps):
+        middle = (low + high) / 2
+        low, high = (middle, high) if cost_at(middle) <= budget else (low, middle)
+    return low
+
+
 def plan_summary(model, groups: list[ChannelGroup], kept: dict) -> dict:
     """MACs and parameters before and after a plan, and each producing layer's width before and after.
 

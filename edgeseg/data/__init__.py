@@ -30,12 +30,10 @@ def data_fingerprint(data) -> str:
     read the data: relabelling or removing a file reruns them. Synthetic data has no files: ""."""
     if data.format == "synthetic":
         return ""
-    from edgeseg.data.folder import split_pairs
+    from edgeseg.data.folder import split_files
     from edgeseg.files import files_fingerprint
 
-    files = [
-        path for split in ("train", "val") for pair in split_pairs(data.root, data.split(split), f"data.{split}") for path in pair
-    ]
+    files = [path for split in ("train", "val") for pair in split_files(data, split) for path in pair]
     return files_fingerprint(files + ([data.unlabeled] if data.unlabeled is not None else []))
 
 

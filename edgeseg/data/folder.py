@@ -6,6 +6,8 @@ Every file is read and checked before training starts, so a bad file fails the r
 with its path, not an hour in.
 """
 
+import hashlib
+import logging
 from pathlib import Path
 
 import cv2
@@ -13,38 +15,92 @@ import numpy as np
 
 from edgeseg.data.split import SegmentationSplit
 from edgeseg.errors import DataError
-from edgeseg.images import IMAGE_SUFFIXES, decode, read_rgb
+from edgeseg.images import IMAGE_SUFFIXES, decode, read_label, read_rgb
 from edgeseg.progress import progress
+
+log = logging.getLogger("edgeseg")
 
 
 def load_folder_split(data, split: str) -> SegmentationSplit:
-    """Reads, checks and resizes split `split` ("train" or "val") of a `format: folder` data section.
+    """Reads, checks and resizes split `split` (train, val, or another the layout knows) of a
+    `format: folder` data section.
+
+    A label of another size than its image but of the same aspect ratio (within 1%) is resized to
+    it (nearest), counted in one log line; another aspect ratio is an error naming the file.
 
     Example::
 
         val = load_folder_split(recipe.data, "val")
     """
-    pairs = split_pairs(data.root, data.split(split), f"data.{split}")
+    pairs = split_files(data, split)
     height, width = data.input_size
-    lookup = _label_lookup(data)
+    lookup = label_lookup(data)
     images = np.empty((len(pairs), height, width, 3), np.uint8)
     labels = np.empty((len(pairs), height, width), np.uint8)
-    native_labels = []
+    native_labels, resized = [], 0
     for index, (image_path, label_path) in enumerate(progress(pairs, desc=f"loading {split}", unit="img")):
         image = read_rgb(image_path)
-        label = _read_label(label_path, data, lookup)
+        label = read_class_ids(label_path, data, lookup)
         if label.shape != image.shape[:2]:
-            raise DataError(
-                f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image is "
-                f"{image.shape[1]}x{image.shape[0]}; expected the same size"
-            )
+            label = label_at_image_size(label, image.shape[:2], label_path)
+            resized += 1
         images[index] = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
         labels[index] = cv2.resize(label, (width, height), interpolation=cv2.INTER_NEAREST)
         native_labels.append(label)
+    if resized:
+        log.info(
+            "data.%s: %d of %d labels had another size than their image and were resized to it (nearest)",
+            split,
+            resized,
+            len(pairs),
+        )
     if not (labels != data.ignore_index).any():
         raise DataError(f"data.{split}: every label pixel is ignore_index {data.ignore_index}; nothing to learn or score")
     native = tuple(native_labels) if any(label.shape != (height, width) for label in native_labels) else None
     return SegmentationSplit(split, images, labels, data.ignore_index, native)
+
+
+def split_files(data, split: str) -> list[tuple[Path, Path]]:
+    """(image, label) file pairs of a split of `data`; with `data.val_fraction`, val is the pairs of
+    train whose name hashes below the fraction, and train the rest."""
+    if data.val_fraction is None or split not in ("train", "val"):
+        return split_pairs(data.root, data.split(split), f"data.{split}")
+    pairs = split_pairs(data.root, data.train, "data.train")
+    chosen = [pair for pair in pairs if in_val_fraction(_pair_name(pair, data.train), data.val_fraction) == (split == "val")]
+    if not chosen:
+        raise DataError(
+            f"data.val_fraction: {data.val_fraction} of the {len(pairs)} pairs of data.train leaves {split} empty. "
+            f"Received: val_fraction={data.val_fraction}"
+        )
+    return chosen
+
+
+def in_val_fraction(name: str, fraction: float) -> bool:
+    """Whether the pair named `name` goes to val: its name's hash, as a number in [0, 1), is below
+    `fraction`; the same names go to val whatever else the folder holds.
+
+    Example:
+        >>> [in_val_fraction(name, 0.5) for name in ("a", "b", "c")]
+        [False, True, True]
+    """
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) / 2**32 < fraction
+
+
+def _pair_name(pair: tuple[Path, Path], spec) -> str:
+    image = pair[0]
+    return image.name[: -len(spec.image_suffix)] if spec.image_suffix else image.stem
+
+
+def label_at_image_size(label: np.ndarray, image_size: tuple[int, int], path: Path) -> np.ndarray:
+    """`label` resized (nearest) to `image_size` when their aspect ratios agree within 1%; a
+    `DataError` naming the file otherwise."""
+    (label_h, label_w), (image_h, image_w) = label.shape, image_size
+    if abs(label_w / label_h - image_w / image_h) > 0.01 * image_w / image_h:
+        raise DataError(
+            f"{path}: label is {label_w}x{label_h} but its image is {image_w}x{image_h}, another aspect "
+            "ratio; expected the same size, or the same shape at another resolution"
+        )
+    return cv2.resize(label, (image_w, image_h), interpolation=cv2.INTER_NEAREST)
 
 
 def split_pairs(root: Path, spec, key: str) -> list[tuple[Path, Path]]:
@@ -155,8 +211,10 @@ def _listed_names(list_file: Path) -> list[str]:
     return [Path(line.split()[0]).stem for line in lines if line.strip()]
 
 
-def _read_label(path: Path, data, lookup: np.ndarray | None) -> np.ndarray:
-    label = decode(path, cv2.IMREAD_UNCHANGED)
+def read_class_ids(path: Path, data, lookup: np.ndarray | None) -> np.ndarray:
+    """A label file as class ids [H, W] (or ignore_index): palette indices or stored values through
+    the label map, or colors through `data.palette`; a `DataError` naming the file for anything else."""
+    label = decode(path, cv2.IMREAD_UNCHANGED) if data.palette is not None else read_label(path)
     if label.dtype != np.uint8:
         raise DataError(f"{path}: label is {label.dtype}; expected 8-bit class ids. Received: dtype={label.dtype}")
     if data.palette is not None:
@@ -193,10 +251,11 @@ def _palette_to_ids(path: Path, label: np.ndarray, data) -> np.ndarray:
     return ids
 
 
-def _label_lookup(data) -> np.ndarray | None:
-    if not data.label_map:
+def label_lookup(data) -> np.ndarray | None:
+    raw_to_class = data.raw_to_class
+    if not raw_to_class:
         return None
     lookup = np.arange(256, dtype=np.uint8)
-    for raw_value, class_id in data.label_map.items():
+    for raw_value, class_id in raw_to_class.items():
         lookup[raw_value] = class_id
     return lookup

@@ -1,4 +1,5 @@
-"""Segmentation heads: DeepLabV3+ for teachers, LR-ASPP for phone-sized students.
+"""Segmentation heads: DeepLabV3+ for teachers, LR-ASPP for phone-sized students, and the minimal
+head (a 1x1 classifier on the backbone's deepest features).
 
 Both end in logits at the input resolution, upsampled bilinearly by whole factors, which every
 TFLite backend supports as RESIZE_BILINEAR.
@@ -45,6 +46,17 @@ def lraspp_head(features: dict, num_classes: int, output_stride: int, input_size
     skip = layers.Conv2D(num_classes, 1, name="lraspp_skip_logits")(features[8])
     x = layers.Add(name="lraspp_merge")([x, skip])
     return layers.UpSampling2D(8, interpolation="bilinear", name="logits")(x)
+
+
+def minimal_head(features: dict, num_classes: int, output_stride: int, input_size):
+    """A 1x1 classifier on the deepest features, upsampled by `output_stride`: no skip, no context
+    module, no dilation at output stride 32, so nothing but the backbone costs time.
+
+    Measured on CamVid footage outside train (docs/BENCHMARKS.md), a MobileNetV2 with this head
+    generalized better than LR-ASPP at a similar latency; at output stride 8 or 16 the backbone
+    dilates its last blocks instead (SPACE_TO_BATCH / BATCH_TO_SPACE ops in the int8 file).
+    """
+    return _classifier(features["deep"], num_classes, stride=output_stride)
 
 
 def _image_pooling(x, filters: int, name: str):

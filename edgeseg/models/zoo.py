@@ -10,7 +10,7 @@ Example:
 from edgeseg._keras import keras
 from edgeseg.errors import ModelError
 from edgeseg.models.backbones import mobilenet_v2_features, mobilenet_v3_features
-from edgeseg.models.heads import deeplabv3plus_head, lraspp_head
+from edgeseg.models.heads import deeplabv3plus_head, lraspp_head, minimal_head
 from edgeseg.models.kinds import is_teach_only
 
 BACKBONES = {
@@ -22,7 +22,7 @@ BACKBONES = {
         image, spec.alpha, spec.output_stride, True, spec.minimalistic
     ),
 }
-HEADS = {"deeplabv3plus": deeplabv3plus_head, "lraspp": lraspp_head}
+HEADS = {"deeplabv3plus": deeplabv3plus_head, "lraspp": lraspp_head, "minimal": minimal_head}
 
 
 def build_model(spec, input_size, num_classes: int, seed: int = 0) -> keras.Model:

@@ -5,6 +5,7 @@ Where each part lives:
     data.py      `data:`
     models.py    `teacher:` and `student:`
     stages.py    one section per stage, `distribute:`, and the settings stages inherit
+    search.py    `budget:` and `search:`, what `edgeseg search` meets and explores
     root.py      the whole recipe: rules spanning sections, inherited values resolved at load time
     messages.py  pydantic errors turned into one line per problem, naming the YAML key
     loading.py   `load_recipe`, `parse_recipe`, `parse_data`, the JSON Schema
@@ -19,6 +20,7 @@ from edgeseg.recipe.data import MAX_OUTPUT_STRIDE, AugmentConfig, DataConfig, Fo
 from edgeseg.recipe.loading import load_recipe, parse_data, parse_recipe, recipe_json_schema
 from edgeseg.recipe.models import Arch, Backbone, ModelSpec
 from edgeseg.recipe.root import Recipe
+from edgeseg.recipe.search import BudgetConfig, SearchConfig, SearchSpace
 from edgeseg.recipe.stages import (
     MODEL_CHANGING_STAGES,
     STAGE_CONFIGS,
@@ -53,6 +55,9 @@ __all__ = [
     "Arch",
     "Backbone",
     "ModelSpec",
+    "BudgetConfig",
+    "SearchConfig",
+    "SearchSpace",
     "Recipe",
     "MODEL_CHANGING_STAGES",
     "STAGE_CONFIGS",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from edgeseg.data.layouts import LAYOUTS
 from edgeseg.recipe.base import Section, resolve_folder, resolve_path, short
 
 MAX_OUTPUT_STRIDE = 16
@@ -135,17 +136,30 @@ class SplitSpec(Section):
 
 
 class FolderData(_DataCommon):
-    """A dataset of image files and label PNGs of class ids. Each split is a folder name under `root`
-    (`<root>/<split>/images/*` paired by stem with `<root>/<split>/labels/*.png`) or a `SplitSpec`."""
+    """A dataset of image files and label PNGs of class ids. Each split is a name the `layout` knows
+    where to find (by default `<root>/<split>/images/*` paired by stem with `<root>/<split>/labels/*.png`)
+    or a `SplitSpec`."""
 
     format: Literal["folder"]
     root: Path
+    layout: Literal["folders", "voc", "cityscapes", "ade20k"] = Field(
+        "folders",
+        description="where splits live and what labels mean: edgeseg's folders, Pascal VOC 2012, Cityscapes "
+        "(label ids to the 19 train ids), ADE20K (0 ignored, 1..150 to 0..149); edgeseg.data.layouts",
+    )
     train: SplitSpec = Field(
         "train",
         validate_default=True,
-        description="a folder under root holding images/ and labels/, or {images, labels, image_suffix, label_suffix, list_file}",
+        description="a split name the layout knows, or {images, labels, image_suffix, label_suffix, list_file}",
     )
     val: SplitSpec = Field("val", validate_default=True, description="as train")
+    val_fraction: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="take val from train: this fraction of its pairs, chosen by a hash of each name (the "
+        "same pairs whatever else is added), for a dataset without a split; val must not be set",
+    )
     classes: list[str] = Field(default_factory=list, description="class names; default: the 'classes' of root/dataset.json")
     ignore_index: int | None = Field(None, ge=0, le=255, description="label value to ignore; default: dataset.json or 255")
     label_map: dict[int, int] | None = Field(None, description="raw label value -> class id")
@@ -158,6 +172,16 @@ class FolderData(_DataCommon):
 
     @model_validator(mode="after")
     def _classes_and_ignore_index(self) -> FolderData:
+        if self.val_fraction is not None and "val" in self.model_fields_set:
+            raise ValueError(
+                f"data.val_fraction takes val from train, so data.val must not be set. "
+                f"Received: val_fraction={self.val_fraction}, val={self.val.images!r}"
+            )
+        layout = LAYOUTS[self.layout]
+        if not self.classes:
+            self.classes = layout.class_names(self.root) or []
+        if self.ignore_index is None:
+            self.ignore_index = layout.ignore_index
         manifest_path = self.root / "dataset.json"
         manifest: dict[str, Any] = {}
         if manifest_path.is_file() and (not self.classes or self.ignore_index is None):
@@ -200,20 +224,28 @@ class FolderData(_DataCommon):
 
     @field_validator("train", "val", mode="before")
     @classmethod
-    def _folder_is_a_split(cls, split: Any) -> Any:
-        """A folder name `x` is the split `{images: x/images, labels: x/labels}`."""
-        return {"images": f"{split}/images", "labels": f"{split}/labels"} if isinstance(split, str) else split
+    def _named_split(cls, split: Any, info: ValidationInfo) -> Any:
+        """A split name is where the layout keeps that split (`folders`: `{images: x/images, labels: x/labels}`)."""
+        if not isinstance(split, str) or "root" not in info.data:
+            return split
+        return LAYOUTS[info.data.get("layout", "folders")].split(split, info.data["root"])
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
 
+    @property
+    def raw_to_class(self) -> dict[int, int] | None:
+        """Label value -> class id: `label_map`, or else the layout's (Cityscapes' train ids, ADE20K's
+        reduce-zero-label)."""
+        return self.label_map if self.label_map is not None else LAYOUTS[self.layout].label_map
+
     def split(self, name: str) -> SplitSpec:
-        """The split called `name`: the recipe's `train` or `val`, or any other folder under root
-        (`<root>/<name>/images` and `<root>/<name>/labels`), e.g. a held-out test set for `eval`."""
+        """The split called `name`: the recipe's `train` or `val`, or any other split the layout knows
+        (`folders`: `<root>/<name>/images` and `<root>/<name>/labels`), e.g. a held-out test set for `eval`."""
         if name in ("train", "val"):
             return getattr(self, name)
-        return SplitSpec(images=f"{name}/images", labels=f"{name}/labels")
+        return SplitSpec.model_validate(LAYOUTS[self.layout].split(name, self.root))
 
 
 DataConfig = Annotated[SyntheticData | FolderData, Field(discriminator="format")]

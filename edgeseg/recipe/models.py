@@ -9,7 +9,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgeseg.recipe.base import Section, resolve_path
 
-Arch = Literal["deeplabv3plus", "lraspp"]
+Arch = Literal["deeplabv3plus", "lraspp", "minimal"]
 Backbone = Literal["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large"]
 
 
@@ -19,7 +19,9 @@ class ModelSpec(Section):
     arch: Arch | None = None
     backbone: Backbone = "mobilenet_v2"
     alpha: float = Field(1.0, ge=0.35, le=1.4, description="MobileNet width multiplier")
-    output_stride: Literal[8, 16] = 16
+    output_stride: Literal[8, 16, 32] = Field(
+        16, description="the deepest features' stride; past it the backbone dilates (32: none, input sides multiples of 32)"
+    )
     minimalistic: bool = Field(False, description="MobileNetV3 without squeeze-excite, hard-swish and 5x5 kernels")
     backbone_weights: Literal["imagenet"] | Path | None = Field(
         None,

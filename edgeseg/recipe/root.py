@@ -13,6 +13,7 @@ from edgeseg.models.kinds import is_teach_only
 from edgeseg.recipe.base import Section
 from edgeseg.recipe.data import DataConfig
 from edgeseg.recipe.models import ModelSpec
+from edgeseg.recipe.search import BudgetConfig, SearchConfig
 from edgeseg.recipe.stages import (
     MODEL_CHANGING_STAGES,
     STAGE_CONFIGS,
@@ -65,6 +66,8 @@ class Recipe(Section):
     teacher: ModelSpec
     student: ModelSpec | None = None
     distribute: DistributeConfig | None = Field(None, description="train, distill, prune and cluster on several devices")
+    budget: BudgetConfig | None = Field(None, description="what the model must meet on the device, for `edgeseg search`")
+    search: SearchConfig | None = Field(None, description="the space `edgeseg search` explores within the budget")
     stages: list[StageEntry] = Field(min_length=1)
     _settings: list[tuple[str, Section]] = PrivateAttr(default_factory=list)
 
@@ -124,7 +127,8 @@ class Recipe(Section):
                 "quantize.max_miou_drop or verify.max_miou_drop"
             )
         for index, (name, cfg) in enumerate(self.stage_sections()):
-            if getattr(cfg, "distill", None) is not None and "distill" not in names[:index]:
+            # prune_channels learns from the model it started from when no distill stage came before.
+            if getattr(cfg, "distill", None) is not None and "distill" not in names[:index] and name != "prune_channels":
                 raise ValueError(
                     f"stages[{index}].{name}.distill: the fine-tune learns from the teacher a 'distill' "
                     f"stage distilled from, so one must come before '{name}'. Received: stages={names}"
@@ -150,6 +154,13 @@ class Recipe(Section):
                 "student.path can only teach (a .tflite or a SavedModel not saved by tf_keras); a student "
                 f"must be trainable: give a .keras, .h5 or tf_keras SavedModel. Received: student.path={self.student.path}"
             )
+        for role, spec in (("teacher", self.teacher), ("student", self.student)):
+            stride = spec.output_stride if spec is not None and spec.arch is not None else 1
+            if any(side % stride for side in self.data.input_size):
+                raise ValueError(
+                    f"{role}.output_stride {stride} needs data.input_size sides that are multiples of {stride}. "
+                    f"Received: input_size={list(self.data.input_size)}"
+                )
         if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, or set teacher.path / teacher.weights"

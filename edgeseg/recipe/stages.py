@@ -10,6 +10,16 @@ from pydantic import Field, field_validator, model_validator
 from edgeseg.recipe.base import Section
 
 
+def compiled_patterns(patterns: list[str] | None) -> list[str] | None:
+    """`patterns` as given, once each is known to be a regular expression."""
+    for pattern in patterns or []:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"not a regular expression ({error}). Received: {pattern!r}") from None
+    return patterns
+
+
 class FitConfig(Section):
     """Options shared by every stage that trains."""
 
@@ -88,12 +98,7 @@ class LayerSelection(Section):
     @field_validator("layers", "skip_layers")
     @classmethod
     def _patterns_compile(cls, patterns: list[str] | None) -> list[str] | None:
-        for pattern in patterns or []:
-            try:
-                re.compile(pattern)
-            except re.error as error:
-                raise ValueError(f"not a regular expression ({error}). Received: {pattern!r}") from None
-        return patterns
+        return compiled_patterns(patterns)
 
 
 class _TeacherGuided(Section):
@@ -130,6 +135,52 @@ class PruneConfig(FitConfig, LayerSelection, _TeacherGuided):
                 f"Received: target_sparsity={self.target_sparsity}"
             )
         self.target_sparsity = m / n
+        return self
+
+
+class PruneChannelsConfig(FitConfig, _StopsEarly, _TeacherGuided):
+    """Channel pruning: whole channels removed (edgeseg.channel_pruning), so the int8 file is really
+    smaller and faster, then a fine-tune that keeps the best val epoch at the final width."""
+
+    epochs: int = Field(10, ge=1, description="fine-tune epochs in all, shared between the steps")
+    lr: float = Field(1e-3, gt=0)
+    target: Literal["macs", "params", "latency"] = Field(
+        "macs",
+        description="what `keep` is a fraction of: MACs, parameters, or the int8 file's interpreter latency at `threads` "
+        "(measured here, against the unpruned model timed alternately with it)",
+    )
+    keep: float = Field(0.5, gt=0, lt=1, description="the fraction of the target kept, at most")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = Field(
+        "l1", description="how channels are ranked: filter norms, BatchNorm scale, or first-order Taylor on train batches"
+    )
+    allocation: Literal["global", "uniform"] = Field(
+        "global",
+        description="global: one ranking over all groups, so layers lose different fractions; uniform: the "
+        "same fraction of every group, a width multiplier, for comparison",
+    )
+    cost_weighted: bool = Field(False, description="global: rank by importance per MAC or parameter a chunk saves")
+    round_to: int = Field(8, ge=1, description="every pruned width a multiple of this (what XNNPACK and phone NPUs like)")
+    min_channels: int = Field(8, ge=1)
+    steps: int = Field(1, ge=1, le=10, description="prune and fine-tune in this many rounds, each keeping an equal share")
+    keep_layers: list[str] = Field(
+        default_factory=list,
+        description="regular expressions of layers whose channels must not change (the model's input and logits never do)",
+    )
+    threads: int = Field(2, ge=1, description="target latency: interpreter threads it is measured at")
+    taylor_batches: int = Field(8, ge=1, description="importance taylor: train batches it is averaged over")
+
+    @field_validator("keep_layers")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        return compiled_patterns(patterns) or []
+
+    @model_validator(mode="after")
+    def _an_epoch_per_step(self) -> PruneChannelsConfig:
+        if self.epochs < self.steps:
+            raise ValueError(
+                f"each step fine-tunes at least one epoch: expected epochs >= steps ({self.steps}). "
+                f"Received: epochs={self.epochs}"
+            )
         return self
 
 
@@ -245,13 +296,14 @@ class ExportConfig(Section):
 STAGE_CONFIGS: dict[str, type[Section]] = {
     "train": TrainConfig,
     "distill": DistillConfig,
+    "prune_channels": PruneChannelsConfig,
     "prune": PruneConfig,
     "cluster": ClusterConfig,
     "quantize": QuantizeConfig,
     "verify": VerifyConfig,
     "export": ExportConfig,
 }
-MODEL_CHANGING_STAGES = ("train", "distill", "prune", "cluster")
+MODEL_CHANGING_STAGES = ("train", "distill", "prune_channels", "prune", "cluster")
 TFLITE_READING_STAGES = ("verify", "export")
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from edgeseg.models.io import load_model
-from edgeseg.stages import cluster, distill, export, prune, quantize, train, verify
+from edgeseg.stages import cluster, distill, export, prune, prune_channels, quantize, train, verify
 from edgeseg.stages.base import PipelineState
 
 
@@ -42,6 +42,7 @@ TRAINING_READS = ("seed", "data", "distribute")
 STAGES = {
     "train": Stage(train.apply, _restore_model, TRAINING_READS),
     "distill": Stage(distill.apply, _restore_student, (*TRAINING_READS, "student")),
+    "prune_channels": Stage(prune_channels.apply, _restore_model, TRAINING_READS),
     "prune": Stage(prune.apply, _restore_model, TRAINING_READS),
     "cluster": Stage(cluster.apply, _restore_model, TRAINING_READS),
     "quantize": Stage(quantize.apply, _restore_tflite, ("seed", "data")),

@@ -103,15 +103,11 @@ def _plots(float_model, quantized_model, scores: dict, cfg, ctx) -> list[str]:
         picks = np.unique(np.linspace(0, len(ctx.val) - 1, cfg.gallery_images).round().astype(int))
         images, truths = ctx.val.images[picks], ctx.val.labels[picks]
         colors = class_colors(ctx.num_classes, ctx.recipe.data.palette)
-        written.append(
-            plot_gallery(
-                images,
-                truths,
-                float_model.predict_labels(images),
-                quantized_model.predict_labels(images),
-                colors,
-                ctx.ignore_index,
-                plots_dir / "gallery.png",
-            )
-        )
+        columns = [
+            ("input", None),
+            ("truth", truths),
+            ("float", float_model.predict_labels(images)),
+            ("quantized", quantized_model.predict_labels(images)),
+        ]
+        written.append(plot_gallery(images, columns, colors, ctx.ignore_index, plots_dir / "gallery.png"))
     return [str(path.relative_to(ctx.run_dir)) for path in written]

@@ -1,0 +1,91 @@
+"""The `budget:` and `search:` sections: what a model must meet on the device, and the space
+`edgeseg search` explores to find the best model that meets it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from edgeseg.recipe.base import Section
+from edgeseg.recipe.models import Arch, Backbone
+
+
+class BudgetConfig(Section):
+    """Limits on the int8 file a search may pick, measured, and an accuracy floor. Unset: no limit."""
+
+    latency_ms: float | None = Field(
+        None, gt=0, description="median interpreter latency at `threads`, measured on this machine (or by `measure_command`)"
+    )
+    threads: int = Field(2, ge=1, description="interpreter threads the latency is measured at")
+    measure_command: str | None = Field(
+        None,
+        description="a command that times a .tflite on a device instead: run with the file's path in place of {model}, "
+        "it prints the median latency in milliseconds as its last line",
+    )
+    size_kb: float | None = Field(None, gt=0, description="int8 file size in KiB")
+    gzip_kb: float | None = Field(None, gt=0, description="int8 file size gzipped, in KiB")
+    macs: float | None = Field(None, gt=0, description="multiply-accumulates per image")
+    peak_memory_kb: float | None = Field(None, gt=0, description="resident memory the interpreter adds, in KiB")
+    min_miou: float | None = Field(None, ge=0, le=1, description="int8 val mIoU at least this")
+
+    @field_validator("measure_command")
+    @classmethod
+    def _names_the_model(cls, command: str | None) -> str | None:
+        if command is not None and "{model}" not in command:
+            raise ValueError(f"expected {{model}} where the .tflite's path goes. Received: {command!r}")
+        return command
+
+
+class SearchSpace(Section):
+    """The choices a search may combine; each a list (one value: fixed). Architecture choices
+    replace the searched model's (the student when the recipe distills, else the teacher)."""
+
+    arch: list[Arch] = Field(["lraspp", "minimal"], min_length=1)
+    backbone: list[Backbone] = Field(["mobilenet_v2"], min_length=1)
+    alpha: list[float] = Field([0.35, 0.5, 0.75, 1.0], min_length=1)
+    output_stride: list[Literal[8, 16, 32]] = Field([8, 16, 32], min_length=1)
+    input_size: list[tuple[int, int]] = Field(
+        default_factory=list, description="[height, width] choices; default: data.input_size"
+    )
+    channel_keep: list[float] = Field(
+        [1.0],
+        min_length=1,
+        description="MACs fraction prune_channels keeps (1.0: no channel pruning); below 1 adds or sets a prune_channels stage",
+    )
+    quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)
+
+    @field_validator("alpha", "channel_keep")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < value <= 1.4 for value in values):
+            raise ValueError(f"expected values in (0, 1.4]. Received: {values}")
+        return values
+
+
+class SearchConfig(Section):
+    """How `edgeseg search` explores: Optuna samples candidates from `space`; candidates outside the
+    budget are measured untrained and never trained; the rest get a short proxy training, stopped
+    early when hopeless; the best `finalists` within the budget get the recipe's full schedule."""
+
+    trials: int = Field(20, ge=1, description="candidates sampled (measured; trained only when within budget)")
+    proxy_epochs: int = Field(6, ge=1, description="epochs of the proxy training of a candidate")
+    finalists: int = Field(2, ge=1, description="candidates within budget trained with the recipe's full schedule")
+    storage: str | None = Field(
+        None,
+        description="an Optuna storage URL shared by several workers; default: an SQLite "
+        "file in the search folder, so a killed search resumes",
+    )
+    space: SearchSpace = Field(default_factory=SearchSpace)
+
+    @model_validator(mode="after")
+    def _enough_trials(self) -> SearchConfig:
+        if self.finalists > self.trials:
+            raise ValueError(f"finalists ({self.finalists}) cannot exceed trials ({self.trials})")
+        return self
+
+
+def default_storage(runs_dir: Path, name: str) -> str:
+    """The SQLite study of a search run in `runs_dir`."""
+    return f"sqlite:///{(Path(runs_dir) / f'{name}-search' / 'study.db').resolve()}"
