@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING
 
 from edgeseg.errors import RecipeError
 from edgeseg.files import write_json_atomic, write_text_atomic
-from edgeseg.recipe import MODEL_CHANGING_STAGES, FitConfig, QuantizeSettings, Recipe, VerifySettings, parse_recipe
+from edgeseg.recipe import (
+    MODEL_CHANGING_STAGES,
+    FitConfig,
+    QuantizeSettings,
+    Recipe,
+    VerifySettings,
+    model_from_name,
+    parse_recipe,
+)
 
 if TYPE_CHECKING:
     from edgeseg.pipeline import RunResult
@@ -66,21 +74,40 @@ def naive_recipe(recipe: Recipe) -> Recipe:
     return parse_recipe(dumped)
 
 
+def family_member(recipe: Recipe, model: str) -> Recipe:
+    """The naive path of another zoo model, named `arch-alpha` or `arch-alpha-osN` (e.g. `minimal-0.5-os32`):
+    the naive family a search's frontier is drawn against."""
+    spec = model_from_name(model)
+    dumped = naive_recipe(recipe).model_dump(mode="json")
+    dumped["teacher"].update(arch=spec.arch, alpha=spec.alpha, output_stride=spec.output_stride)
+    dumped["name"] = f"{recipe.name}-{NAIVE}-{model}"
+    return parse_recipe(dumped, source=f"benchmark family member {model}")
+
+
 def with_seed(recipe: Recipe, seed: int) -> Recipe:
     """`recipe` under another seed, named `<name>-s<seed>` so each seed has its own run folder."""
     return parse_recipe({**recipe.model_dump(mode="json"), "seed": seed, "name": f"{recipe.name}-s{seed}"})
 
 
 def run_benchmark(
-    recipes: list[Recipe], seeds: list[int], runs_dir: str | Path = "runs", threads: tuple[int, ...] = (1, 2), naive: bool = True
+    recipes: list[Recipe],
+    seeds: list[int],
+    runs_dir: str | Path = "runs",
+    threads: tuple[int, ...] = (1, 2),
+    naive: bool = True,
+    family: tuple[str, ...] = (),
+    recipes_as_arms: bool = True,
 ) -> dict:
     """Runs every arm under every seed, times the final files, and writes
-    `<runs_dir>/<first recipe>-benchmark/benchmark.{json,md}`; returns what it wrote."""
+    `<runs_dir>/<first recipe>-benchmark/benchmark.{json,md}`; returns what it wrote. `family`
+    adds naive arms of other zoo models (`family_member`), e.g. for a search's frontier; without
+    `recipes_as_arms`, the recipes only give the naive arms their settings."""
     from edgeseg.pipeline import run
     from edgeseg.tflite import alternating_latency
 
     arms = {NAIVE: naive_recipe(recipes[0])} if naive else {}
-    for recipe in recipes:
+    arms.update({f"{NAIVE}-{model}": family_member(recipes[0], model) for model in family})
+    for recipe in recipes if recipes_as_arms else []:
         if recipe.name in arms:
             raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")
         arms[recipe.name] = recipe

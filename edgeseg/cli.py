@@ -65,6 +65,37 @@ class Commands:
         for line in result.summary_lines():
             print(line)
 
+    def search(self, recipe: str, runs_dir: str = "runs", naive: str | None = None):
+        """Finds the best model of RECIPE's search space within its budget, and the Pareto frontier of
+        int8 mIoU against latency and size: trials in RUNS_DIR/<name>-search/ (a killed search resumes),
+        the chosen model exported there with search.md, search.json and frontier.png. NAIVE, a
+        benchmark.json of the naive family (tools/benchmark.py --family), is drawn on the frontier.
+
+        Exit codes: 0 done, 2 bad input, 4 no candidate meets the budget (the closest are named)."""
+        from edgeseg.recipe import BudgetConfig, load_recipe
+        from edgeseg.search.frontier import naive_points
+        from edgeseg.search.study import run_search
+
+        loaded = load_recipe(str(recipe))
+        family = None
+        if naive is not None:
+            threads = (loaded.budget or BudgetConfig()).threads
+            try:
+                family = json.loads(Path(str(naive)).read_text())
+                naive_points(family, str(threads))  # read now, not after hours of search
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                raise EdgesegError(
+                    f"search: --naive: expected a benchmark.json (tools/benchmark.py) whose arms have latency at "
+                    f"{threads} threads, the budget's. Received: {naive} ({type(error).__name__}: {error})"
+                ) from None
+        result = run_search(loaded, str(runs_dir), naive=family)
+        chosen = result["chosen"]
+        print(
+            f"chosen: {chosen['label']}: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "
+            f"{chosen['bytes'] / 1024:.1f} KiB"
+        )
+        print(f"search: {Path(str(runs_dir)) / (result['recipe'] + '-search')}/search.md")
+
     def check(self, recipe: str):
         """Validates RECIPE (keys, types, paths, stage order) and its data's files (every pair found,
         sizes read from the headers) without training anything."""

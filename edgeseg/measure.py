@@ -39,3 +39,53 @@ def latency_ratio(reference: bytes, candidate: bytes, threads: int, rounds: int 
     """The candidate file's median latency over the reference's, the two timed alternately."""
     latency = alternating_latency({"reference": reference, "candidate": candidate}, (threads,), rounds=rounds)
     return latency["candidate"][str(threads)] / latency["reference"][str(threads)]
+
+
+def zoo_costs(
+    names: list[str], input_size: tuple[int, int], num_classes: int, seed: int = 0, rounds: int = 20
+) -> dict[str, dict]:
+    """`deployment_costs` of untrained zoo models named as `model_from_name` reads them, each
+    optionally followed by `:F`, the model after `prune_channels`' removal to a fraction F of its
+    MACs (global, l1), e.g. `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3"]`."""
+    from edgeseg.channel_pruning.allocation import allocate
+    from edgeseg.channel_pruning.groups import find_groups
+    from edgeseg.channel_pruning.importance import channel_importance
+    from edgeseg.channel_pruning.removal import remove_channels
+    from edgeseg.errors import RecipeError
+    from edgeseg.models.zoo import build_model
+    from edgeseg.quantization.converters import calibration_images
+    from edgeseg.recipe import model_from_name
+
+    models = {}
+    for name in names:
+        model_name, _, keep = name.partition(":")
+        model = build_model(model_from_name(model_name), input_size, num_classes, seed=seed)
+        if keep:
+            groups = find_groups(model)
+            try:
+                kept = allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", float(keep)))
+            except ValueError as error:
+                raise RecipeError(
+                    f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})"
+                ) from None
+            model = remove_channels(model, groups, kept)
+        models[name] = model
+    pixels = np.random.default_rng(seed).integers(0, 256, (8, *input_size, 3), dtype=np.uint8)
+    return deployment_costs(models, calibration_images(pixels, 8, seed), threads=(1, 2), rounds=rounds)
+
+
+def costs_markdown(costs: dict[str, dict]) -> str:
+    """`zoo_costs` as a Markdown table, latency also as a ratio to the first model's."""
+    first = next(iter(costs.values()))
+    lines = [
+        "| model | MMACs | params | int8 bytes | latency 1 thread | latency 2 threads |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, cost in costs.items():
+        latency = [
+            f"{cost['latency_ms'][threads]:.2f} ms ({cost['latency_ms'][threads] / first['latency_ms'][threads]:.2f}x)"
+            for threads in ("1", "2")
+        ]
+        size = f"{cost['macs'] / 1e6:.1f} | {cost['params']:,} | {cost['bytes']:,}"
+        lines.append(f"| {name} | {size} | {latency[0]} | {latency[1]} |")
+    return "\n".join(lines)

@@ -9,6 +9,8 @@ Example::
     history = fit_segmentation(model, model, cfg=TrainConfig(epochs=3), ctx=ctx)
 """
 
+import contextlib
+import contextvars
 import json
 import logging
 import shutil
@@ -112,6 +114,27 @@ class EpochCheckpoint(keras.callbacks.Callback):
                 stale.unlink()
 
 
+_EPOCH_LISTENERS: contextvars.ContextVar[tuple] = contextvars.ContextVar("epoch_listeners", default=())
+
+
+@contextlib.contextmanager
+def epoch_listener(listener):
+    """Calls `listener(stage_folder_name, epoch, val_miou)` after every validated epoch of every
+    training stage run inside the block; an exception it raises ends the training (the budget
+    search stops hopeless candidates so).
+
+    Example::
+
+        with epoch_listener(lambda stage, epoch, miou: print(stage, epoch, miou)):
+            run(recipe)
+    """
+    token = _EPOCH_LISTENERS.set((*_EPOCH_LISTENERS.get(), listener))
+    try:
+        yield
+    finally:
+        _EPOCH_LISTENERS.reset(token)
+
+
 class ValidationMiou(keras.callbacks.Callback):
     """Scores `scored_model` on the val split after each epoch with the same code as `verify`."""
 
@@ -142,6 +165,8 @@ class ValidationMiou(keras.callbacks.Callback):
         if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             log.info("  early stopping: no better val mIoU for %d epochs", self.patience)
             self.model.stop_training = True
+        for listener in _EPOCH_LISTENERS.get():
+            listener(self.ctx.stage_dir.name, epoch + 1, miou)
 
     def on_train_end(self, logs=None):
         if self.keep_best and self.best_weights is not None:

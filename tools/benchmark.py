@@ -1,8 +1,11 @@
 """edgeseg recipes beside the naive path, on the same data, each under several seeds.
 
     python tools/benchmark.py recipes/camvid_full.yaml [more recipes ...] [--seeds 3] [--runs-dir runs]
+                              [--family minimal-0.5-os32 lraspp-0.75 ...] [--no-naive] [--naive-only]
 
-The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ). Each
+The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ);
+--family adds naive arms of other zoo models (arch-alpha or arch-alpha-osN), the naive family
+`edgeseg search --naive` draws against its frontier. Each
 arm and seed is a run folder <runs-dir>/<arm>-s<seed>; a killed benchmark resumes where it stopped.
 Writes <runs-dir>/<first recipe>-benchmark/benchmark.json and benchmark.md and prints the tables.
 See docs/BENCHMARKS.md for the rule a difference must pass.
@@ -27,12 +30,21 @@ parser.add_argument("recipes", nargs="+")
 parser.add_argument("--seeds", type=positive, default=1, help="seeds per arm: the first recipe's seed and the next ones")
 parser.add_argument("--runs-dir", default="runs")
 parser.add_argument("--no-naive", action="store_true", help="only the recipes given, without the naive arm")
+parser.add_argument("--family", nargs="*", default=[], help="naive arms of other zoo models: arch-alpha[-osN]")
+parser.add_argument("--naive-only", action="store_true", help="the naive arms only; the recipe gives them their settings")
 arguments = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
 try:
     recipes = [edgeseg.load_recipe(path) for path in arguments.recipes]
     seeds = [recipes[0].seed + offset for offset in range(arguments.seeds)]
-    result = run_benchmark(recipes, seeds, arguments.runs_dir, naive=not arguments.no_naive)
+    result = run_benchmark(
+        recipes,
+        seeds,
+        arguments.runs_dir,
+        naive=not arguments.no_naive,
+        family=tuple(arguments.family),
+        recipes_as_arms=not arguments.naive_only,
+    )
 except edgeseg.EdgesegError as error:
     print(f"benchmark: error: {error}", file=sys.stderr)
     sys.exit(error.exit_code)

@@ -18,7 +18,7 @@ Example:
 
 from edgeseg.recipe.data import MAX_OUTPUT_STRIDE, AugmentConfig, DataConfig, FolderData, SyntheticData
 from edgeseg.recipe.loading import load_recipe, parse_data, parse_recipe, recipe_json_schema
-from edgeseg.recipe.models import Arch, Backbone, ModelSpec
+from edgeseg.recipe.models import Arch, Backbone, ModelSpec, model_from_name
 from edgeseg.recipe.root import Recipe
 from edgeseg.recipe.search import BudgetConfig, SearchConfig, SearchSpace
 from edgeseg.recipe.stages import (
@@ -55,6 +55,7 @@ __all__ = [
     "Arch",
     "Backbone",
     "ModelSpec",
+    "model_from_name",
     "BudgetConfig",
     "SearchConfig",
     "SearchSpace",

@@ -30,6 +30,16 @@ class AugmentConfig(Section):
         return scale
 
 
+def checked_input_size(size: tuple[int, int]) -> tuple[int, int]:
+    """`size` if every side is >= 32 and a multiple of the models' output stride, else ValueError."""
+    if any(side < 32 or side % MAX_OUTPUT_STRIDE for side in size):
+        raise ValueError(
+            f"each side must be >= 32 and a multiple of {MAX_OUTPUT_STRIDE} (the models' "
+            f"output stride). Received: input_size={list(size)}"
+        )
+    return size
+
+
 class _DataCommon(Section):
     input_size: tuple[int, int] = Field((64, 64), description="model input [height, width]")
     batch_size: int = Field(16, ge=1)
@@ -48,12 +58,7 @@ class _DataCommon(Section):
     @field_validator("input_size")
     @classmethod
     def _divisible_size(cls, size: tuple[int, int]) -> tuple[int, int]:
-        if any(side < 32 or side % MAX_OUTPUT_STRIDE for side in size):
-            raise ValueError(
-                f"each side must be >= 32 and a multiple of {MAX_OUTPUT_STRIDE} (the models' "
-                f"output stride). Received: input_size={list(size)}"
-            )
-        return size
+        return checked_input_size(size)
 
 
 class SyntheticData(_DataCommon):

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from edgeseg.errors import RecipeError
 from edgeseg.recipe.base import Section, resolve_path
 
 Arch = Literal["deeplabv3plus", "lraspp", "minimal"]
@@ -62,3 +63,18 @@ class ModelSpec(Section):
                 f"Received: backbone_weights={str(self.backbone_weights)!r}, weights={str(self.weights)!r}"
             )
         return self
+
+
+def model_from_name(name: str) -> ModelSpec:
+    """A zoo model named `arch-alpha` or `arch-alpha-osN` (MobileNetV2), e.g. `minimal-0.5-os32`: how
+    the benchmark's naive family and the cost tool name models."""
+    parts = name.split("-")
+    try:
+        if not 2 <= len(parts) <= 3 or (len(parts) == 3 and not parts[2].startswith("os")):
+            raise ValueError
+        stride = {"output_stride": int(parts[2].removeprefix("os"))} if len(parts) == 3 else {}
+        return ModelSpec.model_validate({"arch": parts[0], "alpha": float(parts[1]), **stride})
+    except ValueError:  # pydantic's ValidationError is one
+        raise RecipeError(
+            f"a zoo model name is arch-alpha or arch-alpha-osN, e.g. minimal-0.5-os32. Received: {name!r}"
+        ) from None

@@ -65,7 +65,9 @@ class Recipe(Section):
     data: DataConfig
     teacher: ModelSpec
     student: ModelSpec | None = None
-    distribute: DistributeConfig | None = Field(None, description="train, distill, prune and cluster on several devices")
+    distribute: DistributeConfig | None = Field(
+        None, description="train, distill, prune_channels, prune and cluster on several devices"
+    )
     budget: BudgetConfig | None = Field(None, description="what the model must meet on the device, for `edgeseg search`")
     search: SearchConfig | None = Field(None, description="the space `edgeseg search` explores within the budget")
     stages: list[StageEntry] = Field(min_length=1)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from edgeseg.recipe.base import Section
+from edgeseg.recipe.data import checked_input_size
 from edgeseg.recipe.models import Arch, Backbone
 
 
@@ -52,16 +53,29 @@ class SearchSpace(Section):
     channel_keep: list[float] = Field(
         [1.0],
         min_length=1,
-        description="MACs fraction prune_channels keeps (1.0: no channel pruning); below 1 adds or sets a prune_channels stage",
+        description="MACs fraction a prune_channels stage keeps, added before quantize; 1.0: no channel pruning "
+        "(a prune_channels stage of the recipe is replaced either way)",
     )
     quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)
 
-    @field_validator("alpha", "channel_keep")
+    @field_validator("alpha")
     @classmethod
-    def _fractions(cls, values: list[float]) -> list[float]:
+    def _widths(cls, values: list[float]) -> list[float]:
         if any(not 0 < value <= 1.4 for value in values):
             raise ValueError(f"expected values in (0, 1.4]. Received: {values}")
         return values
+
+    @field_validator("channel_keep")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 < value <= 1 for value in values):
+            raise ValueError(f"expected fractions in (0, 1]. Received: {values}")
+        return values
+
+    @field_validator("input_size")
+    @classmethod
+    def _divisible_sizes(cls, sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [checked_input_size(size) for size in sizes]
 
 
 class SearchConfig(Section):

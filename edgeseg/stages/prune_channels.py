@@ -1,5 +1,5 @@
 """`prune_channels`: whole channels removed (`edgeseg.channel_pruning`), so the int8 file is smaller
-and faster, then a fine-tune, by default guided by a teacher.
+and faster, then a fine-tune on the labels, and with `distill:` on a teacher's logits too.
 
 The channels that must go together are read from the model's graph; every group but the model's
 input, its logits and `keep_layers` may shrink. Channels are ranked by `importance` and kept by one

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgeseg.benchmark import benchmark_markdown, comparisons, naive_recipe, summarize
+from edgeseg.benchmark import benchmark_markdown, comparisons, family_member, naive_recipe, summarize
 from edgeseg.errors import RecipeError
 from edgeseg.recipe import parse_recipe
 from tests.helpers import tiny_recipe_dict
@@ -86,3 +86,19 @@ def test_the_report_shows_means_spreads_latency_ratios_and_every_seed():
     assert "1.00 ± 0.00 ms (0.50x)" in markdown, "kd's latency as a ratio to the naive file's"
     assert "| kd | 1 | 0.3000 | 0.5800 | 0.5700 | 0.5600 | 1.0 min |" in markdown
     assert "| kd int8 vs naive int8 (mIoU) | +0.0500 | 0.0283 | yes |" in markdown
+
+
+def test_a_family_member_is_the_naive_path_of_the_zoo_model_it_names():
+    recipe = parse_recipe(tiny_recipe_dict())
+    member = family_member(recipe, "minimal-0.5-os32")
+    assert member.name == "tiny-naive-minimal-0.5-os32" and member.student is None
+    assert (member.teacher.arch, member.teacher.alpha, member.teacher.output_stride) == ("minimal", 0.5, 32)
+    assert dict(member.stage_items()).keys() == dict(naive_recipe(recipe).stage_items()).keys()
+    assert family_member(recipe, "lraspp-0.75").teacher.output_stride == 16
+
+
+@pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])
+def test_a_bad_family_member_name_is_one_line_with_the_expected_form(name):
+    with pytest.raises(RecipeError) as caught:
+        family_member(parse_recipe(tiny_recipe_dict()), name)
+    assert str(caught.value) == (f"a zoo model name is arch-alpha or arch-alpha-osN, e.g. minimal-0.5-os32. Received: {name!r}")

@@ -1,0 +1,231 @@
+"""Candidates of a budget search: a point of the recipe's search space, what it costs on the device
+before any training, and the ordinary recipe that trains it.
+
+A candidate replaces the searched model's architecture (the student when the recipe distills, the
+teacher otherwise), the input size, the channel-pruning target and the quantization mode; every
+other setting is the recipe's. Its cost comes from converting the untrained model: latency and size
+do not depend on the weights, so a candidate outside the budget is never trained.
+
+Example::
+
+    candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (192, 256), 1.0, "int8")
+    costs = untrained_costs(recipe, candidate)
+    over = budget_violations(costs, recipe.budget)
+    trial = candidate_recipe(recipe, candidate, "camvid_search-trial-004", epochs=6)
+"""
+
+import re
+import shlex
+import subprocess
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgeseg.errors import EdgesegError
+from edgeseg.files import content_sizes
+from edgeseg.recipe import MODEL_CHANGING_STAGES, BudgetConfig, ModelSpec, Recipe, parse_recipe
+
+CALIBRATION_IMAGES = 8
+LATENCY_RUNS = 50
+
+
+class CandidateObstacle(Exception):
+    """Why a candidate cannot be built (e.g. a channel target out of reach): the trial is pruned."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the search space."""
+
+    arch: str
+    backbone: str
+    alpha: float
+    output_stride: int
+    input_size: tuple[int, int]
+    channel_keep: float
+    quantize: str
+
+    @property
+    def label(self) -> str:
+        """e.g. `minimal mobilenet_v2 a0.5 os32 256x192 int8` (input width x height, as `check` prints sizes;
+        and `channels 0.6` when pruned)."""
+        pruned = f" channels {self.channel_keep:g}" if self.channel_keep < 1 else ""
+        return (
+            f"{self.arch} {self.backbone} a{self.alpha:g} os{self.output_stride} {self.input_size[1]}x{self.input_size[0]}"
+            f"{pruned} {self.quantize}"
+        )
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "input_size": list(self.input_size)}
+
+
+def sample_candidate(trial, recipe: Recipe) -> Candidate:
+    """The candidate an Optuna trial suggests from the recipe's search space (categorical choices)."""
+    space = recipe.search.space if recipe.search is not None else None
+    if space is None:
+        raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
+    sizes = [tuple(size) for size in space.input_size] or [tuple(recipe.data.input_size)]
+    size_text = trial.suggest_categorical("input_size", [f"{height}x{width}" for height, width in sizes])
+    height, width = (int(side) for side in size_text.split("x"))
+    return Candidate(
+        arch=trial.suggest_categorical("arch", list(space.arch)),
+        backbone=trial.suggest_categorical("backbone", list(space.backbone)),
+        alpha=trial.suggest_categorical("alpha", list(space.alpha)),
+        output_stride=trial.suggest_categorical("output_stride", list(space.output_stride)),
+        input_size=(height, width),
+        channel_keep=trial.suggest_categorical("channel_keep", list(space.channel_keep)),
+        quantize=trial.suggest_categorical("quantize", list(space.quantize)),
+    )
+
+
+def searched_role(recipe: Recipe) -> str:
+    """The recipe section the search rebuilds: the student when the recipe distills, else the teacher."""
+    names = [name for name, _ in recipe.stage_sections()]
+    role = "student" if "distill" in names else "teacher"
+    spec = getattr(recipe, role)
+    if spec is None or spec.arch is None:
+        raise EdgesegError(f"search: {role} must be a zoo model (arch), which the search can rebuild. Received: {role}.path")
+    return role
+
+
+def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: int | None) -> Recipe:
+    """An ordinary recipe that trains `candidate`, named `name`: the searched model's training stages
+    at `epochs` epochs (None: the recipe's own), a `prune_channels` stage keeping `channel_keep` of
+    the MACs when below 1 (before TF-MOT's prune and cluster, fine-tuned half as many epochs; the
+    recipe's own is replaced), the
+    candidate's quantization mode, and no verify gates, since the search judges the budget itself.
+    Stages that train the teacher before a distill stage keep their epochs: every candidate shares
+    them, so they train once."""
+    role = searched_role(recipe)
+    dumped = recipe.model_dump(mode="json", exclude={"search", "budget"})
+    dumped["name"] = name
+    dumped["data"]["input_size"] = list(candidate.input_size)
+    dumped[role] = {
+        **dumped[role],
+        "arch": candidate.arch,
+        "backbone": candidate.backbone,
+        "alpha": candidate.alpha,
+        "output_stride": candidate.output_stride,
+        "minimalistic": False,
+        "weights": None,
+    }
+    stages, searched, searched_epochs, pruned = [], role == "teacher", epochs or 1, False
+    for entry in dumped["stages"]:
+        ((stage, settings),) = entry.items()
+        searched = searched or stage == "distill"
+        if stage == "prune_channels":
+            continue
+        if searched and stage in MODEL_CHANGING_STAGES and epochs is not None:
+            settings = {**settings, "epochs": epochs, "warmup_epochs": min(settings.get("warmup_epochs", 0), epochs - 1)}
+            settings.pop("early_stopping", None)
+        if searched and stage in ("train", "distill"):
+            searched_epochs = settings["epochs"]
+        if stage == "quantize":
+            # The candidate's mode replaces the recipe's; options of other modes go with it.
+            dropped = ("max_miou_drop",) if candidate.quantize == "int8" else ("max_miou_drop", "qat", "output_type")
+            settings = {**{k: v for k, v in settings.items() if k not in dropped}, "mode": candidate.quantize}
+        if stage == "verify":
+            settings = {
+                key: value
+                for key, value in settings.items()
+                if key not in ("min_miou", "max_miou_drop", "max_class_iou_drop", "max_latency_ms", "max_size_kb")
+            }
+        if searched and not pruned and stage in ("prune", "cluster", "quantize") and candidate.channel_keep < 1:
+            pruned = True
+            # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
+            # ...and guided by the distill stage's teacher, or else by the model before pruning.
+            pruning = {"target": "macs", "keep": candidate.channel_keep, "epochs": max(1, searched_epochs // 2), "distill": {}}
+            stages.append({"prune_channels": pruning})
+        stages.append({stage: settings})
+    dumped["stages"] = stages
+    return parse_recipe(dumped, source=f"search candidate {candidate.label}")
+
+
+def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) -> dict:
+    """What the candidate costs on the device, from its untrained model: MACs, parameters, file size
+    raw and gzip (in its quantization mode), median latency at the budget's threads (by the
+    interpreter here, or the budget's measure command), and the interpreter's resident memory when
+    the budget limits it."""
+    from edgeseg.channel_pruning.allocation import allocate
+    from edgeseg.channel_pruning.groups import find_groups
+    from edgeseg.channel_pruning.importance import channel_importance
+    from edgeseg.channel_pruning.removal import remove_channels
+    from edgeseg.models.zoo import build_model
+    from edgeseg.profile import profile_model
+    from edgeseg.quantization.converters import calibration_images, convert
+    from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib
+
+    role = searched_role(recipe)
+    spec = ModelSpec(
+        arch=candidate.arch, backbone=candidate.backbone, alpha=candidate.alpha, output_stride=candidate.output_stride
+    )
+    model = build_model(spec, candidate.input_size, len(recipe.data.classes), seed=recipe.seed)
+    if candidate.channel_keep < 1:
+        groups = find_groups(model)
+        try:
+            kept = allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", candidate.channel_keep))
+        except ValueError as error:
+            raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
+        model = remove_channels(model, groups, kept)
+    pixels = np.random.default_rng(recipe.seed).integers(0, 256, (CALIBRATION_IMAGES, *candidate.input_size, 3), np.uint8)
+    tflite = convert(model, candidate.quantize, calibration_images(pixels, CALIBRATION_IMAGES, recipe.seed))
+    profile = profile_model(model)
+    costs = {
+        "role": role,
+        "macs": profile["macs"],
+        "params": profile["params"],
+        **content_sizes(tflite),
+        "latency_ms": measured_latency(tflite, budget),
+    }
+    if budget.peak_memory_kb is not None:
+        costs["memory_kib"] = interpreter_memory_kib(tflite)
+    TFLiteSegmenter(tflite)  # the file must run in the interpreter, or the candidate is no candidate
+    return costs
+
+
+def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
+    """Median latency in ms at the budget's threads: the interpreter's on this machine, or the last
+    line the budget's measure command prints for the file."""
+    from edgeseg.tflite import TFLiteSegmenter
+
+    if budget.measure_command is None:
+        return TFLiteSegmenter(tflite, threads=budget.threads).latency_ms(runs=LATENCY_RUNS)["median_ms"]
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
+        file.write(tflite)
+        file.flush()
+        command = shlex.split(budget.measure_command.replace("{model}", shlex.quote(file.name)))
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    lines = done.stdout.strip().splitlines()
+    number = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms)?\s*", lines[-1]) if lines else None
+    if done.returncode != 0 or number is None:
+        raise EdgesegError(
+            f"budget.measure_command: expected exit 0 and a number of ms as the last line. Received: exit "
+            f"{done.returncode}, last line {lines[-1] if lines else ''!r}"
+        )
+    return float(number.group(1))
+
+
+def budget_violations(costs: dict, budget: BudgetConfig) -> list[str]:
+    """One phrase per limit the costs exceed, e.g. "latency 2.41 ms > 2.0"."""
+    limits = [
+        ("latency", costs["latency_ms"], budget.latency_ms, "ms"),
+        ("size", costs["bytes"] / 1024, budget.size_kb, "KiB"),
+        ("gzip", costs["gzip_bytes"] / 1024, budget.gzip_kb, "KiB"),
+        ("MACs", costs["macs"], budget.macs, ""),
+        ("memory", costs.get("memory_kib"), budget.peak_memory_kb, "KiB"),
+    ]
+    return [
+        f"{what} {value:,.2f}{unit and ' ' + unit} > {limit:g}"
+        for what, value, limit, unit in limits
+        if limit is not None and value is not None and value > limit
+    ]
+
+
+def stride_obstacle(candidate: Candidate) -> str | None:
+    """Why the candidate cannot be built, or None: input sides must be multiples of its output stride."""
+    height, width = candidate.input_size
+    if height % candidate.output_stride or width % candidate.output_stride:
+        return f"input_size [{height}, {width}] is not a multiple of output stride {candidate.output_stride}"
+    return None

@@ -1,0 +1,172 @@
+"""The Pareto frontier of a search: int8 mIoU against latency and against file size, with the naive
+family (a benchmark of zoo models trained by hand) on the same axes.
+
+Example:
+    >>> rows = [{"int8_miou": 0.5, "latency_ms": 2.0}, {"int8_miou": 0.4, "latency_ms": 3.0},
+    ...         {"int8_miou": 0.45, "latency_ms": 1.0}]
+    >>> [row["latency_ms"] for row in pareto_front(rows, "latency_ms")]
+    [1.0, 2.0]
+"""
+
+from pathlib import Path
+
+NAIVE = "naive"
+
+
+def pareto_front(rows: list[dict], axis: str) -> list[dict]:
+    """The rows no other row beats on both counts (higher int8 mIoU, lower `axis`), by `axis`;
+    rows without a mIoU (never trained) are left out."""
+    scored = sorted(
+        (row for row in rows if row.get("int8_miou") is not None and row.get(axis) is not None),
+        key=lambda row: (row[axis], -row["int8_miou"]),
+    )
+    front, best = [], -1.0
+    for row in scored:
+        if row["int8_miou"] > best:
+            front.append(row)
+            best = row["int8_miou"]
+    return front
+
+
+def naive_points(benchmark: dict | None, threads: str) -> list[dict]:
+    """The naive family's arms from a benchmark.json: mean int8 mIoU, latency at `threads` and size."""
+    if benchmark is None:
+        return []
+    return [
+        {
+            "label": arm,
+            "int8_miou": summary["int8_miou"]["mean"],
+            "latency_ms": summary["latency_ms"][threads]["mean"],
+            "bytes": summary["bytes"]["mean"],
+        }
+        for arm, summary in benchmark["arms"].items()
+    ]
+
+
+def _coordinates(rows: list[dict], axis: str, scale: float) -> tuple[list[float], list[float]]:
+    """The rows' `axis` values times `scale`, and their int8 mIoU: a plot's x and y."""
+    return [row[axis] * scale for row in rows], [row["int8_miou"] for row in rows]
+
+
+def plot_frontier(result: dict, naive: dict | None, path: Path) -> Path:
+    """mIoU vs latency and mIoU vs size: every trained trial (proxy schedule), the finalists (full
+    schedule), each frontier, the naive family, and the chosen model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgeseg.files import atomic_path
+
+    threads = str(result["budget"]["threads"])
+    family = naive_points(naive, threads)
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    for plot, (axis, title, scale) in zip(
+        axes, (("latency_ms", f"latency, ms ({threads} threads)", 1.0), ("bytes", "int8 file, KiB", 1 / 1024))
+    ):
+        trials = [row for row in result["trials"] if row.get("int8_miou") is not None]
+        plot.scatter(
+            *_coordinates(trials, axis, scale),
+            facecolors="none",
+            edgecolors="tab:blue",
+            label="trials (proxy schedule)",
+        )
+        finalists = result["finalists"]
+        plot.scatter(
+            *_coordinates(finalists, axis, scale),
+            color="tab:blue",
+            label="finalists (full schedule)",
+        )
+        front = pareto_front(finalists, axis)
+        plot.plot(*_coordinates(front, axis, scale), color="tab:blue")
+        if family:
+            naive_front = pareto_front(family, axis)
+            plot.scatter(
+                *_coordinates(family, axis, scale),
+                marker="s",
+                color="tab:gray",
+                label="naive family",
+            )
+            plot.plot(*_coordinates(naive_front, axis, scale), color="tab:gray", linestyle="--")
+            for row in family:
+                plot.annotate(
+                    row["label"], (row[axis] * scale, row["int8_miou"]), fontsize=7, xytext=(4, -8), textcoords="offset points"
+                )
+        chosen = result["chosen"]
+        plot.scatter([chosen[axis] * scale], [chosen["int8_miou"]], marker="*", s=220, color="tab:red", label="chosen", zorder=5)
+        limit = result["budget"]["latency_ms"] if axis == "latency_ms" else result["budget"]["size_kb"]
+        if limit is not None:
+            plot.axvline(limit, color="tab:red", linestyle=":", label="budget")
+        plot.set_xlabel(title)
+        plot.set_ylabel("int8 val mIoU")
+        plot.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.suptitle(f"search {result['recipe']}: int8 mIoU against latency and size")
+    figure.tight_layout()
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, format="png")
+    plt.close(figure)
+    return path
+
+
+def search_markdown(result: dict, naive: dict | None) -> str:
+    """search.md: the chosen model, the finalists, the frontier, every trial."""
+    chosen, threads = result["chosen"], str(result["budget"]["threads"])
+    limits = ", ".join(f"{key} {value}" for key, value in result["budget"].items() if value is not None and key != "threads")
+    lines = [
+        f"# Search `{result['recipe']}`",
+        "",
+        f"Budget: {limits or 'none'} (latency at {threads} threads).",
+        "",
+        f"Chosen: **{chosen['label']}**: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "
+        f"{chosen['bytes'] / 1024:.1f} KiB (exported beside this file; its run: `{chosen['run_dir']}`).",
+        "",
+        "![frontier](frontier.png)",
+        "",
+        "## Finalists (full schedule, measured again)",
+        "",
+        "| trial | candidate | int8 mIoU | proxy int8 mIoU | latency | file |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {row['trial']} | {row['label']} | {row['int8_miou']:.4f} | {row['proxy_int8_miou']:.4f} | "
+        f"{row['latency_ms']:.2f} ms | {row['bytes'] / 1024:.1f} KiB |"
+        for row in result["finalists"]
+    ]
+    for axis, title in (("latency_ms", "latency"), ("bytes", "size")):
+        lines += [
+            "",
+            f"Frontier against {title}: "
+            + ", ".join(f"{row['label']} ({row['int8_miou']:.4f})" for row in result["frontier"][axis]),
+        ]
+    family = naive_points(naive, threads)
+    if family:
+        lines += [
+            "",
+            "## Naive family (benchmark, cross-entropy and default PTQ)",
+            "",
+            "| model | int8 mIoU | latency | file |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {row['label']} | {row['int8_miou']:.4f} | {row['latency_ms']:.2f} ms | {row['bytes'] / 1024:.1f} KiB |"
+            for row in family
+        ]
+    lines += [
+        "",
+        "## Trials",
+        "",
+        "| trial | candidate | outcome | int8 mIoU (proxy) | latency | file |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in result["trials"]:
+        outcome = (
+            "trained"
+            if row["state"] == "complete"
+            else ("over budget: " + ", ".join(row["over_budget"]) if row.get("over_budget") else "stopped early")
+        )
+        miou = "" if row["int8_miou"] is None else f"{row['int8_miou']:.4f}"
+        latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
+        size = "" if row["bytes"] is None else f"{row['bytes'] / 1024:.1f} KiB"
+        lines.append(f"| {row['trial']} | {row['label']} | {outcome} | {miou} | {latency} | {size} |")
+    return "\n".join(lines) + "\n"

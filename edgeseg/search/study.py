@@ -1,0 +1,315 @@
+"""`edgeseg search`: the best model within a budget, and the Pareto frontier around it.
+
+Optuna samples candidates from the recipe's space (TPE, seeded by the recipe) in a study stored in
+SQLite by default (`runs/<name>-search/study.db`), so a killed search resumes without repeating a
+finished trial, and several workers can share one study through a database URL. Each trial:
+
+1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained;
+2. trains it as an ordinary run folder (`trial-NNN/`, with its recipe) on the proxy schedule,
+   reporting every epoch's val mIoU to Optuna's median pruner, which stops hopeless trials early;
+3. scores its int8 file in `verify`: the trial's value.
+
+Then the trials on the proxy frontier of int8 mIoU against latency, best first, up to `finalists`,
+train with the recipe's full schedule (`final-NNN/`) and are measured again; the frontier is theirs,
+and the best of those within the budget and `min_miou` (highest int8 val mIoU; ties to the faster)
+is exported to the search folder. A budget no candidate meets ends with the closest
+candidates and exit 4.
+
+Example::
+
+    result = run_search(load_recipe("recipes/camvid_search.yaml"), runs_dir="runs")
+    result["chosen"]["label"], result["frontier"]["latency"]
+"""
+
+import logging
+import shutil
+import time
+from pathlib import Path
+
+from edgeseg.contract import EXPORTED_FILES
+from edgeseg.errors import EdgesegError, StageError
+from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.recipe import BudgetConfig, Recipe, SearchConfig
+from edgeseg.recipe.search import default_storage
+from edgeseg.search.candidates import (
+    Candidate,
+    CandidateObstacle,
+    budget_violations,
+    candidate_recipe,
+    measured_latency,
+    sample_candidate,
+    searched_role,
+    stride_obstacle,
+    untrained_costs,
+)
+from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
+
+log = logging.getLogger("edgeseg")
+
+
+class TrialStopped(Exception):
+    """Optuna's pruner judged a trial hopeless at an epoch."""
+
+
+def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: dict | None = None) -> dict:
+    """Runs (or resumes) the search of `recipe` into `<runs_dir>/<name>-search/`; writes search.json,
+    search.md, frontier.png and the chosen model's export there; returns what search.json holds.
+    `naive` (a benchmark.json) puts the naive family on the frontier plot."""
+    import optuna
+
+    if recipe.search is None:
+        raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
+    search, budget = recipe.search, recipe.budget or BudgetConfig()
+    folder = Path(runs_dir) / f"{recipe.name}-search"
+    folder.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=recipe.name,
+        storage=search.storage or default_storage(Path(runs_dir), recipe.name),
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=recipe.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    if study.trials:  # resumed: a sampler seeded as at the start would propose the first candidates again
+        study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
+    searched_stage = "distill" if searched_role(recipe) == "student" else "train"
+    started, ran = time.perf_counter(), 0
+    while (done := _finished(study)) < search.trials:
+        _progress(study, done, search.trials, time.perf_counter() - started, ran)
+        _run_trial(study, recipe, search, folder, budget, searched_stage)
+        ran += 1
+    measured = _finalists(study, recipe, search, folder, budget)
+    finalists = [row for row in measured if not row["over_budget"]]
+    trials = _trial_rows(study)
+    if not finalists:
+        # Finalists trained fully and measured again come first: their reasons are the final ones.
+        named = {row["trial"] for row in measured}
+        rows = measured + [row for row in trials if row["trial"] not in named]
+        closest = sorted(rows, key=lambda row: len(_shortfall(row)))[:3]
+        raise StageError(
+            "search: no candidate meets the budget; the closest: "
+            + "; ".join(f"{row['label']} ({', '.join(_shortfall(row))})" for row in closest)
+        )
+    chosen = max(finalists, key=lambda row: (row["int8_miou"], -row["latency_ms"]))
+    for name in EXPORTED_FILES:
+        shutil.copy2(Path(chosen["run_dir"]) / name, folder / name)
+    result = {
+        "recipe": recipe.name,
+        "budget": budget.model_dump(),
+        "trials": trials,
+        "finalists": finalists,
+        "chosen": chosen,
+        "frontier": {axis: pareto_front(finalists, axis) for axis in ("latency_ms", "bytes")},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    result["plots"] = [str(plot_frontier(result, naive, folder / "frontier.png").relative_to(folder))]
+    write_json_atomic(folder / "search.json", result)
+    write_text_atomic(folder / "search.md", search_markdown(result, naive))
+    log.info(
+        "search: chose %s: int8 val mIoU %.4f, %.2f ms, %.1f KiB; written to %s",
+        chosen["label"],
+        chosen["int8_miou"],
+        chosen["latency_ms"],
+        chosen["bytes"] / 1024,
+        folder,
+    )
+    return result
+
+
+def _run_trial(study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, searched_stage: str) -> None:
+    """Asks Optuna for a candidate and tells it the outcome: pruned (outside the budget, or hopeless
+    during training), failed (a stage error, recorded; it counts as done), or the int8 val mIoU of
+    its proxy training. A trial interrupted (Ctrl-C, SIGTERM) is told failed too, without an error,
+    so a rerun counts it as not done and samples anew."""
+    import optuna
+
+    trial = study.ask()
+    try:
+        value = _evaluate(trial, recipe, search, folder, budget, searched_stage)
+    except StageError as error:  # this candidate failed (e.g. a stage missed its target); the others may not
+        log.warning("search: trial %d failed: %s", trial.number, error)
+        trial.set_user_attr("error", str(error))
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return
+    except BaseException:
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    if value is None:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    else:
+        study.tell(trial, value)
+
+
+def _evaluate(
+    trial, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, searched_stage: str
+) -> float | None:
+    """The trial's int8 val mIoU after proxy training, or None when it is pruned."""
+    from edgeseg.pipeline import run
+    from edgeseg.training import epoch_listener
+
+    candidate = sample_candidate(trial, recipe)
+    trial.set_user_attr("candidate", candidate.as_dict())
+    trial.set_user_attr("label", candidate.label)
+    obstacle = stride_obstacle(candidate)
+    if obstacle is not None:
+        trial.set_user_attr("over_budget", [obstacle])
+        return None
+    try:
+        costs = untrained_costs(recipe, candidate, budget)
+    except CandidateObstacle as obstacle_found:
+        log.info("search: trial %d, %s: cannot be built (%s)", trial.number, candidate.label, obstacle_found)
+        trial.set_user_attr("over_budget", [str(obstacle_found)])
+        return None
+    trial.set_user_attr("costs", costs)
+    over = budget_violations(costs, budget)
+    if over:
+        log.info("search: trial %d, %s: outside the budget (%s), not trained", trial.number, candidate.label, ", ".join(over))
+        trial.set_user_attr("over_budget", over)
+        return None
+    log.info(
+        "search: trial %d, %s: %.2f ms, %.1f KiB; training %d epochs",
+        trial.number,
+        candidate.label,
+        costs["latency_ms"],
+        costs["bytes"] / 1024,
+        search.proxy_epochs,
+    )
+
+    def report(stage: str, epoch: int, miou: float) -> None:
+        if stage.endswith(searched_stage):
+            trial.report(miou, epoch)
+            if trial.should_prune():
+                raise TrialStopped(f"val mIoU {miou:.4f} at epoch {epoch}")
+
+    trial_recipe = candidate_recipe(recipe, candidate, f"trial-{trial.number:03d}", epochs=search.proxy_epochs)
+    try:
+        with epoch_listener(report):
+            result = run(trial_recipe, folder, resume=True, reuse_from=_run_folders(folder))
+    except TrialStopped as stop:
+        log.info("search: trial %d stopped early (%s)", trial.number, stop)
+        return None
+    miou = result.required_record("verify")["quantized"]["miou"]
+    trial.set_user_attr("int8_miou", miou)
+    trial.set_user_attr("run_dir", str(result.run_dir))
+    return miou
+
+
+def _finalists(study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig) -> list[dict]:
+    """The trials on the proxy frontier (int8 mIoU against latency), best first, up to the recipe's
+    count, trained with the full schedule and measured again, each with the limits it now exceeds
+    (`over_budget`, min_miou included)."""
+    from edgeseg.pipeline import run
+
+    front = sorted(pareto_front(_trial_rows(study, completed_only=True), "latency_ms"), key=lambda row: -row["int8_miou"])
+    finalists = []
+    for row in front[: search.finalists]:
+        candidate = Candidate(**{**row["candidate"], "input_size": tuple(row["candidate"]["input_size"])})
+        log.info(
+            "search: finalist %s (trial %d, proxy int8 mIoU %.4f): the full schedule",
+            candidate.label,
+            row["trial"],
+            row["int8_miou"],
+        )
+        result = run(
+            candidate_recipe(recipe, candidate, f"final-{row['trial']:03d}", epochs=None),
+            folder,
+            resume=True,
+            reuse_from=_run_folders(folder),
+        )
+        verify, export = result.required_record("verify"), result.required_record("export")
+        model = (Path(result.run_dir) / "model.tflite").read_bytes()
+        measured = {
+            **row["costs"],
+            "bytes": export["bytes"],
+            "gzip_bytes": export["gzip_bytes"],
+            "latency_ms": measured_latency(model, budget),
+        }
+        over = budget_violations(measured, budget)
+        miou = verify["quantized"]["miou"]
+        if budget.min_miou is not None and miou < budget.min_miou:
+            over.append(f"int8 mIoU {miou:.4f} < {budget.min_miou:g}")
+        finalists.append(
+            {
+                **row,
+                **measured,
+                "proxy_int8_miou": row["int8_miou"],
+                "int8_miou": miou,
+                "full": True,
+                "run_dir": str(result.run_dir),
+                "over_budget": over,
+            }
+        )
+    return finalists
+
+
+def _shortfall(row: dict) -> list[str]:
+    """Why a trial or finalist was not chosen: the limits it exceeds, its error, or neither."""
+    if row.get("over_budget"):
+        return row["over_budget"]
+    return [row["error"]] if row.get("error") else ["trained on the proxy schedule only: not among the finalists"]
+
+
+def _trial_rows(study, completed_only: bool = False) -> list[dict]:
+    import optuna
+
+    rows = []
+    for trial in study.trials:
+        if completed_only and trial.state != optuna.trial.TrialState.COMPLETE:
+            continue
+        if not _done(trial):
+            continue
+        costs = trial.user_attrs.get("costs", {})
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                "label": trial.user_attrs.get("label"),
+                "candidate": trial.user_attrs.get("candidate"),
+                "costs": costs,
+                "latency_ms": costs.get("latency_ms"),
+                "bytes": costs.get("bytes"),
+                "int8_miou": trial.user_attrs.get("int8_miou"),
+                "over_budget": trial.user_attrs.get("over_budget"),
+                "run_dir": trial.user_attrs.get("run_dir"),
+                "error": trial.user_attrs.get("error"),
+                "full": False,
+            }
+        )
+    return rows
+
+
+def _done(trial) -> bool:
+    """Completed, pruned, or failed with a recorded error; not a trial that was interrupted."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    return trial.state in (states.COMPLETE, states.PRUNED) or (trial.state == states.FAIL and "error" in trial.user_attrs)
+
+
+def _finished(study) -> int:
+    return sum(_done(trial) for trial in study.trials)
+
+
+def _run_folders(folder: Path) -> list[Path]:
+    """Every trial's run folder: candidates share the teacher's training, which the first trains."""
+    return sorted(path for path in folder.iterdir() if path.is_dir() and path.name.startswith(("trial-", "final-")))
+
+
+def _progress(study, done: int, total: int, elapsed: float, ran: int) -> None:
+    """Trials done and left, the best so far, and the time the remaining trials should take at the
+    pace of those this process ran (finalists not included)."""
+    import optuna
+
+    completed = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
+    best = max(completed, key=lambda trial: trial.value, default=None)
+    left = f"about {elapsed / ran * (total - done) / 60:.0f} min of trials left" if ran else "time left unknown yet"
+    log.info(
+        "search: trial %d of %d (%d trained, %d pruned or failed); best so far %s; %s",
+        done + 1,
+        total,
+        len(completed),
+        done - len(completed),
+        f"{best.value:.4f} ({best.user_attrs.get('label')})" if best else "none",
+        left,
+    )

@@ -1,0 +1,95 @@
+"""`edgeseg search` on a tiny space: the export meets its budget when measured again, a search run again
+resumes its study without repeating a finished trial, an impossible budget is one line and exit 4,
+and the frontier holds only non-dominated points."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeseg.cli import main
+from edgeseg.search import study
+from edgeseg.search.candidates import untrained_costs
+from edgeseg.search.frontier import pareto_front
+from edgeseg.tflite import TFLiteSegmenter
+from tests.helpers import tiny_recipe_dict, write_yaml
+
+# Untrained int8 files at 32 px, measured 2026-11-30: minimal a0.35 406-409 KiB (output stride 32/16), LR-ASPP
+# a0.35 443-447 KiB; so only minimal fits, and the export's metadata (~2 KiB) keeps it inside.
+SIZE_BUDGET_KB = 425
+
+
+def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:
+    recipe = tiny_recipe_dict(
+        name="tiny_search",
+        stages=[
+            {"train": {"epochs": 2}},
+            {"quantize": {"calibration_images": 8}},
+            {"verify": {"gallery_images": 0}},
+            {"export": {}},
+        ],
+        budget={"size_kb": size_kb, "latency_ms": 50.0, "threads": 2},
+        search={
+            "trials": trials,
+            "proxy_epochs": 1,
+            "finalists": 1,
+            "space": {"arch": ["lraspp", "minimal"], "alpha": [0.35], "output_stride": [16, 32]},
+        },
+    )
+    del recipe["student"]
+    recipe["teacher"] = {"arch": "lraspp", "alpha": 0.35}
+    return recipe
+
+
+def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path, capsys, monkeypatch):
+    path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=3))
+    folder = tmp_path / "runs" / "tiny_search-search"
+    measured = []
+
+    def interrupted_at_the_second_candidate(*args):
+        if len(measured) == 1:
+            raise KeyboardInterrupt
+        measured.append(args)
+        return untrained_costs(*args)
+
+    monkeypatch.setattr(study, "untrained_costs", interrupted_at_the_second_candidate)
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 130
+    finished = {path.parent.parent.name: path.stat().st_mtime_ns for path in folder.glob("trial-*/04-export/record.json")}
+    monkeypatch.undo()
+
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 0
+    result = json.loads((folder / "search.json").read_text())
+    assert [row["trial"] for row in result["trials"]] == [0, 2, 3], "the interrupted trial 1 failed; new ones took its place"
+    assert {name: (folder / name / "04-export" / "record.json").stat().st_mtime_ns for name in finished} == finished, (
+        "no finished trial ran again"
+    )
+    assert any(row["state"] == "complete" for row in result["trials"]), "at least one candidate fits the budget and trains"
+    over = [row for row in result["trials"] if row.get("over_budget")]
+    assert over and all(row["int8_miou"] is None and row["run_dir"] is None for row in over), "over budget: never trained"
+    assert len(result["finalists"]) == 1
+    model = (folder / "model.tflite").read_bytes()
+    assert len(model) / 1024 <= SIZE_BUDGET_KB, "measured again: the exported file meets the size budget"
+    assert TFLiteSegmenter(model).latency_ms(runs=20)["median_ms"] <= 50.0
+    assert (folder / "frontier.png").is_file() and "Chosen:" in (folder / "search.md").read_text()
+
+
+def test_a_budget_nothing_meets_names_the_closest_candidates_and_exits_4(tmp_path, capsys):
+    path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=2, size_kb=1))
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 4
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(errors) == 1 and "no candidate meets the budget; the closest:" in errors[0] and "size" in errors[0]
+    assert not list((tmp_path / "runs" / "tiny_search-search").glob("trial-*")), "over budget: nothing was trained"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_frontier_holds_exactly_the_non_dominated_points(seed):
+    rng = np.random.default_rng(seed)
+    rows = [{"int8_miou": float(m), "latency_ms": float(t)} for m, t in rng.uniform(size=(30, 2))]
+    front = pareto_front(rows, "latency_ms")
+
+    def dominated(row):
+        return any(
+            other["int8_miou"] >= row["int8_miou"] and other["latency_ms"] <= row["latency_ms"] and other != row for other in rows
+        )
+
+    assert front == sorted([row for row in rows if not dominated(row)], key=lambda row: row["latency_ms"])

@@ -1,0 +1,69 @@
+"""The budget search's pieces that need no training: what the recipe may ask for, the recipe a
+candidate trains with, and how a candidate's costs are judged against the budget."""
+
+import pytest
+
+from edgeseg.recipe import BudgetConfig, parse_recipe
+from edgeseg.search.candidates import Candidate, budget_violations, candidate_recipe, stride_obstacle
+from tests.helpers import load_error, tiny_recipe_dict, write_yaml
+
+
+def search_recipe(**space) -> dict:
+    return tiny_recipe_dict(
+        budget={"size_kb": 500},
+        search={"trials": 2, "proxy_epochs": 2, "finalists": 1, "space": {"arch": ["minimal"], **space}},
+    )
+
+
+@pytest.mark.parametrize(
+    "space,expected",
+    [
+        ({"channel_keep": [0.5, 1.2]}, ["search.space.channel_keep", "fractions in (0, 1]", "1.2"]),
+        ({"input_size": [[100, 100]]}, ["search.space.input_size", "multiple of 16", "[100, 100]"]),
+        ({"alpha": [2.0]}, ["search.space.alpha", "(0, 1.4]"]),
+        ({"arch": ["unet"]}, ["search.space.arch", "unet"]),
+    ],
+)
+def test_a_bad_search_space_is_one_line_naming_the_key_and_the_value(tmp_path, space, expected):
+    message = load_error(write_yaml(tmp_path / "search.yaml", search_recipe(**space)))
+    assert len(message.splitlines()) == 1
+    for part in expected:
+        assert part in message
+
+
+def test_finalists_cannot_outnumber_trials(tmp_path):
+    recipe = search_recipe()
+    recipe["search"]["finalists"] = 3
+    assert "finalists (3) cannot exceed trials (2)" in load_error(write_yaml(tmp_path / "search.yaml", recipe))
+
+
+def test_a_pruned_candidate_removes_channels_before_tf_mot_and_fine_tunes_half_the_searched_epochs():
+    recipe = parse_recipe(search_recipe(channel_keep=[0.5]))
+    candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (64, 96), 0.5, "int8")
+    for epochs, expected in ((4, 2), (None, 1)):  # proxy: 4 epochs; full: the recipe's distill has 1
+        trial = candidate_recipe(recipe, candidate, "trial-000", epochs=epochs)
+        names = [name for name, _ in trial.stage_sections()]
+        assert names == ["train", "distill", "prune_channels", "prune", "cluster", "quantize", "verify", "export"]
+        sections = dict(trial.stage_sections())
+        assert sections["prune_channels"].keep == 0.5 and sections["prune_channels"].epochs == expected
+        assert sections["prune_channels"].distill is not None, "guided by the teacher"
+        assert sections["train"].epochs == 2, "the teacher's training is every candidate's: it keeps its epochs"
+        if epochs is not None:
+            assert sections["distill"].epochs == sections["prune"].epochs == epochs
+        assert sections["verify"].min_miou is None, "the search judges the budget, not verify's gates"
+        assert trial.student.arch == "minimal" and trial.student.output_stride == 32
+        assert tuple(trial.data.input_size) == (64, 96)
+
+
+def test_costs_over_the_budget_are_named_with_their_limits():
+    budget = BudgetConfig(latency_ms=2.0, size_kb=400, macs=1e6)
+    costs = {"latency_ms": 2.41, "bytes": 300 * 1024, "gzip_bytes": 100 * 1024, "macs": 2e6}
+    assert budget_violations(costs, budget) == ["latency 2.41 ms > 2", "MACs 2,000,000.00 > 1e+06"]
+    assert budget_violations({**costs, "latency_ms": 1.0, "macs": 1e5}, budget) == []
+
+
+def test_a_candidate_whose_input_is_not_a_multiple_of_its_stride_cannot_be_built():
+    assert stride_obstacle(Candidate("minimal", "mobilenet_v2", 0.5, 32, (48, 64), 1.0, "int8")) == (
+        "input_size [48, 64] is not a multiple of output stride 32"
+    )
+    assert stride_obstacle(Candidate("minimal", "mobilenet_v2", 0.5, 16, (48, 64), 1.0, "int8")) is None
