@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgeseg.recipe.base import Section
 from edgeseg.recipe.data import checked_input_size
@@ -58,18 +58,13 @@ class SearchSpace(Section):
     )
     quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)
 
-    @field_validator("alpha")
+    @field_validator("alpha", "channel_keep")
     @classmethod
-    def _widths(cls, values: list[float]) -> list[float]:
-        if any(not 0 < value <= 1.4 for value in values):
-            raise ValueError(f"expected values in (0, 1.4]. Received: {values}")
-        return values
-
-    @field_validator("channel_keep")
-    @classmethod
-    def _fractions(cls, values: list[float]) -> list[float]:
-        if any(not 0 < value <= 1 for value in values):
-            raise ValueError(f"expected fractions in (0, 1]. Received: {values}")
+    def _within_range(cls, values: list[float], info: ValidationInfo) -> list[float]:
+        # alpha: MobileNet widths; channel_keep: fractions of the MACs
+        highest = 1.4 if info.field_name == "alpha" else 1
+        if any(not 0 < value <= highest for value in values):
+            raise ValueError(f"expected values in (0, {highest}]. Received: {values}")
         return values
 
     @field_validator("input_size")

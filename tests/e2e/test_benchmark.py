@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import REPO, tiny_recipe_dict, write_yaml
 
 
@@ -32,6 +34,7 @@ def run_tool(*args, cwd):
     )
 
 
+@pytest.mark.slow  # 8 tiny trainings (17 min on 2 cores); the statistics and report are unit-tested by default
 def test_two_arms_under_two_seeds_share_their_teacher_and_resume(tmp_path):
     kl = write_yaml(tmp_path / "kl.yaml", arm("kl", "kl"))
     cwd = write_yaml(tmp_path / "cwd.yaml", arm("cwd", "cwd"))

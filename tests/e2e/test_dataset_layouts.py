@@ -75,7 +75,12 @@ def mask_pairs(root):
     }, 2
 
 
-@pytest.mark.parametrize("make", [voc, cityscapes, ade20k, mask_pairs])
+# Each layout trains through export (about 3 min each on 2 cores); by default the image/mask pairs
+# (the layout with no split, masks at another size); every layout's reading is checked by default below.
+LAYOUTS = [*(pytest.param(make, marks=pytest.mark.slow) for make in (voc, cityscapes, ade20k)), mask_pairs]
+
+
+@pytest.mark.parametrize("make", LAYOUTS)
 def test_a_layout_trains_and_scores_through_export(tmp_path, make):
     root = tmp_path / "dataset"
     options, num_classes = make(root)

@@ -27,6 +27,7 @@ def test_two_rounds_reach_the_macs_target_and_record_before_and_after(tiny_model
     assert model.output_shape == tiny_model.output_shape
 
 
+@pytest.mark.slow  # two stage runs; resuming rounds shares the stage's one code path
 def test_a_completed_round_is_reused_when_the_stage_reruns(tiny_model, tiny_context):
     import dataclasses
 
@@ -61,6 +62,7 @@ def test_the_latency_target_bisects_the_macs_fraction_on_measured_files(tiny_mod
     )
 
 
+@pytest.mark.slow  # the guided fine-tune is distillation's, tested in test_distillation
 def test_without_a_distill_stage_the_fine_tune_learns_from_the_unpruned_model(tiny_model, tiny_context):
     outcome = run_stage_test(
         "prune_channels", PipelineState(tiny_model), tiny_context, keep=0.6, epochs=1, distill={"kd_loss": "kl"}
@@ -76,6 +78,7 @@ def test_an_unreachable_target_is_one_line_naming_the_key(tiny_model, tiny_conte
         run_stage_test("prune_channels", PipelineState(tiny_model), tiny_context, keep=0.01, epochs=1, min_channels=64)
 
 
+@pytest.mark.slow  # three stages in a row
 def test_the_pruned_model_goes_through_tf_mot_pruning_and_quantization_aware_training(tiny_model, tiny_context):
     pruned = run_stage_test("prune_channels", PipelineState(tiny_model), tiny_context, keep=0.6, epochs=1).state.model
     sparse = run_stage_test("prune", PipelineState(pruned), tiny_context, target_sparsity=0.5, epochs=1)

@@ -18,7 +18,7 @@ def search_recipe(**space) -> dict:
 @pytest.mark.parametrize(
     "space,expected",
     [
-        ({"channel_keep": [0.5, 1.2]}, ["search.space.channel_keep", "fractions in (0, 1]", "1.2"]),
+        ({"channel_keep": [0.5, 1.2]}, ["search.space.channel_keep", "values in (0, 1]", "1.2"]),
         ({"input_size": [[100, 100]]}, ["search.space.input_size", "multiple of 16", "[100, 100]"]),
         ({"alpha": [2.0]}, ["search.space.alpha", "(0, 1.4]"]),
         ({"arch": ["unet"]}, ["search.space.arch", "unet"]),
