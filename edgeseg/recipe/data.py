@@ -231,8 +231,10 @@ class FolderData(_DataCommon):
     @classmethod
     def _named_split(cls, split: Any, info: ValidationInfo) -> Any:
         """A split name is where the layout keeps that split (`folders`: `{images: x/images, labels: x/labels}`)."""
-        if not isinstance(split, str) or "root" not in info.data:
+        if not isinstance(split, str):
             return split
+        if "root" not in info.data:  # the root failed its own check: that is the one error to show
+            return {"images": split, "labels": split}
         return LAYOUTS[info.data.get("layout", "folders")].split(split, info.data["root"])
 
     @property

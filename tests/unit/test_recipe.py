@@ -14,6 +14,7 @@ from tests.helpers import (
     REMOVE,
     assert_one_problem,
     load_error,
+    make_split,
     quickstart_dict,
     recipe_dict,
     run_cli,
@@ -38,7 +39,7 @@ def test_quickstart_loads():
     assert recipe.data.classes == ["background", "disk", "box", "triangle"]
     assert recipe.teacher.arch == "deeplabv3plus" and recipe.student.arch == "lraspp"
     train = dict(recipe.stage_items())["train"]
-    assert train.epochs == 20 and train.lr == pytest.approx(0.003)
+    assert train.epochs == 15 and train.lr == pytest.approx(0.003)
 
 
 def test_check_quickstart_exits_0(capsys):
@@ -277,6 +278,8 @@ def test_non_numeric_ignore_index_in_dataset_json_is_a_recipe_error(tmp_path):
 
 def test_check_reports_dataset_json_classes(tmp_path, capsys):
     write_manifest(tmp_path / "ds", classes=["background", "road", "car"])
+    for split in ("train", "val"):  # check also finds the data's files
+        make_split(tmp_path / "ds", split, [f"{split}{index}" for index in range(2)])
     path = write_recipe(tmp_path, data={"format": "folder", "root": "ds", "input_size": [32, 32]})
     assert main(["check", str(path)]) == 0
     assert "folder data, 3 classes" in capsys.readouterr().out
