@@ -150,6 +150,7 @@ def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) 
     from edgeseg.channel_pruning.groups import find_groups
     from edgeseg.channel_pruning.importance import channel_importance
     from edgeseg.channel_pruning.removal import remove_channels
+    from edgeseg.measure import unshared_constants
     from edgeseg.models.zoo import build_model
     from edgeseg.profile import profile_model
     from edgeseg.quantization.converters import calibration_images, convert
@@ -160,6 +161,7 @@ def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) 
         arch=candidate.arch, backbone=candidate.backbone, alpha=candidate.alpha, output_stride=candidate.output_stride
     )
     model = build_model(spec, candidate.input_size, len(recipe.data.classes), seed=recipe.seed)
+    unshared_constants(model, recipe.seed)  # sized as the trained model will be
     if candidate.channel_keep < 1:
         groups = find_groups(model)
         try:

@@ -14,9 +14,10 @@ from edgeseg.search.frontier import pareto_front
 from edgeseg.tflite import TFLiteSegmenter
 from tests.helpers import tiny_recipe_dict, write_yaml
 
-# Untrained int8 files at 32 px, measured 2026-11-30: minimal a0.35 406-409 KiB (output stride 32/16), LR-ASPP
-# a0.35 443-447 KiB; so only minimal fits, and the export's metadata (~2 KiB) keeps it inside.
-SIZE_BUDGET_KB = 425
+# int8 files at 32 px, measured 2026-11-30 (untrained, with unshared constants, as the search measures
+# them): minimal a0.35 433-437 KiB (output stride 32/16; 438.9 KiB exported, trained, with metadata),
+# LR-ASPP a0.35 471-475 KiB; so only minimal fits.
+SIZE_BUDGET_KB = 455
 
 
 def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:

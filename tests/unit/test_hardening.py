@@ -153,6 +153,7 @@ def test_an_image_over_the_size_limit_is_refused_before_decoding(tmp_path, monke
 def test_a_corrupt_png_is_one_line_with_no_native_chatter(tmp_path, capfd):
     root = tmp_path / "ds"
     make_split(root, "train", ["a", "b"], num_classes=4)
+    make_split(root, "val", ["c"], num_classes=4)  # check finds every split's files
     write_label(root / "train" / "labels" / "b.png", np.zeros((40, 48), np.uint8))
     (root / "train" / "labels" / "b.png").write_bytes((root / "train" / "labels" / "b.png").read_bytes()[:60])
     recipe = write_yaml(

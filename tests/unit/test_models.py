@@ -11,7 +11,7 @@ from edgeseg._keras import keras, tf
 from edgeseg.errors import ModelError
 from edgeseg.models.copying import copy_model
 from edgeseg.models.imagenet import APPLICATIONS, BACKBONE_LAYER_PREFIXES
-from edgeseg.models.io import load_model, save_model
+from edgeseg.models.io import check_segmentation_model, load_model, save_model
 from edgeseg.models.zoo import BACKBONES, HEADS, build_model
 from edgeseg.recipe import Arch, Backbone, ModelSpec
 from edgeseg.tflite import TFLiteSegmenter
@@ -133,7 +133,7 @@ def test_a_model_that_is_not_segmentation_is_refused(tmp_path):
     classifier = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(4)])
     path = save_model(classifier, tmp_path / "classifier.keras")
     with pytest.raises(ModelError, match=r"classifier\.keras: expected input \[N, H, W, 3\] and logits \[N, H, W, C\]"):
-        load_model(path)
+        check_segmentation_model(load_model(path), str(path))  # what eval and a recipe's model path do
 
 
 def applications_weights_file(backbone: str, folder, alpha: float = 0.75, seed: int = 0):
