@@ -27,6 +27,33 @@ def unshared_constants(model, seed: int = 0) -> None:
     model.set_weights([weights + rng.normal(0, 1e-3, weights.shape).astype(weights.dtype) for weights in model.get_weights()])
 
 
+def untrained_model(spec, input_size: tuple[int, int], num_classes: int, seed: int = 0, macs_kept: float | None = None):
+    """A zoo model built from `spec` that measures as it will once trained (`unshared_constants`),
+    with channels removed to `macs_kept` of its MACs when given (global allocation, l1 importance,
+    as `prune_channels` by default). ValueError when that fraction is out of reach."""
+    from edgeseg.channel_pruning.allocation import allocate
+    from edgeseg.channel_pruning.groups import find_groups
+    from edgeseg.channel_pruning.importance import channel_importance
+    from edgeseg.channel_pruning.removal import remove_channels
+    from edgeseg.models.zoo import build_model
+
+    model = build_model(spec, input_size, num_classes, seed=seed)
+    unshared_constants(model, seed)
+    if macs_kept is None:
+        return model
+    groups = find_groups(model)
+    return remove_channels(model, groups, allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", macs_kept)))
+
+
+def random_calibration(input_size: tuple[int, int], seed: int = 0, count: int = 8) -> np.ndarray:
+    """`count` seeded random images as calibration data: they set int8 ranges, which size and
+    latency do not depend on."""
+    from edgeseg.quantization.converters import calibration_images
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (count, *input_size, 3), dtype=np.uint8)
+    return calibration_images(pixels, count, seed)
+
+
 def deployment_costs(models: dict, calibration: np.ndarray, threads: tuple[int, ...] = (1, 2), rounds: int = 20) -> dict:
     """Per model name: `macs`, `params`, `bytes` and `gzip_bytes` of its full-int8 file, and
     `latency_ms` per thread count (median; the files timed alternately, `rounds` rounds)."""
@@ -56,32 +83,18 @@ def zoo_costs(
     """`deployment_costs` of untrained zoo models named as `model_from_name` reads them, each
     optionally followed by `:F`, the model after `prune_channels`' removal to a fraction F of its
     MACs (global, l1), e.g. `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3"]`."""
-    from edgeseg.channel_pruning.allocation import allocate
-    from edgeseg.channel_pruning.groups import find_groups
-    from edgeseg.channel_pruning.importance import channel_importance
-    from edgeseg.channel_pruning.removal import remove_channels
     from edgeseg.errors import RecipeError
-    from edgeseg.models.zoo import build_model
-    from edgeseg.quantization.converters import calibration_images
     from edgeseg.recipe import model_from_name
 
     models = {}
     for name in names:
         model_name, _, keep = name.partition(":")
-        model = build_model(model_from_name(model_name), input_size, num_classes, seed=seed)
-        unshared_constants(model, seed)
-        if keep:
-            groups = find_groups(model)
-            try:
-                kept = allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", float(keep)))
-            except ValueError as error:
-                raise RecipeError(
-                    f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})"
-                ) from None
-            model = remove_channels(model, groups, kept)
-        models[name] = model
-    pixels = np.random.default_rng(seed).integers(0, 256, (8, *input_size, 3), dtype=np.uint8)
-    return deployment_costs(models, calibration_images(pixels, 8, seed), threads=(1, 2), rounds=rounds)
+        spec = model_from_name(model_name)
+        try:
+            models[name] = untrained_model(spec, input_size, num_classes, seed, float(keep) if keep else None)
+        except ValueError as error:
+            raise RecipeError(f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})") from None
+    return deployment_costs(models, random_calibration(input_size, seed), threads=(1, 2), rounds=rounds)
 
 
 def costs_markdown(costs: dict[str, dict]) -> str:

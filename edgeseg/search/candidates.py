@@ -19,8 +19,6 @@ import shlex
 import subprocess
 from dataclasses import asdict, dataclass
 
-import numpy as np
-
 from edgeseg.errors import EdgesegError
 from edgeseg.files import content_sizes
 from edgeseg.recipe import MODEL_CHANGING_STAGES, BudgetConfig, ModelSpec, Recipe, parse_recipe
@@ -146,31 +144,21 @@ def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) 
     raw and gzip (in its quantization mode), median latency at the budget's threads (by the
     interpreter here, or the budget's measure command), and the interpreter's resident memory when
     the budget limits it."""
-    from edgeseg.channel_pruning.allocation import allocate
-    from edgeseg.channel_pruning.groups import find_groups
-    from edgeseg.channel_pruning.importance import channel_importance
-    from edgeseg.channel_pruning.removal import remove_channels
-    from edgeseg.measure import unshared_constants
-    from edgeseg.models.zoo import build_model
+    from edgeseg.measure import random_calibration, untrained_model
     from edgeseg.profile import profile_model
-    from edgeseg.quantization.converters import calibration_images, convert
+    from edgeseg.quantization.converters import convert
     from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib
 
     role = searched_role(recipe)
     spec = ModelSpec(
         arch=candidate.arch, backbone=candidate.backbone, alpha=candidate.alpha, output_stride=candidate.output_stride
     )
-    model = build_model(spec, candidate.input_size, len(recipe.data.classes), seed=recipe.seed)
-    unshared_constants(model, recipe.seed)  # sized as the trained model will be
-    if candidate.channel_keep < 1:
-        groups = find_groups(model)
-        try:
-            kept = allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", candidate.channel_keep))
-        except ValueError as error:
-            raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
-        model = remove_channels(model, groups, kept)
-    pixels = np.random.default_rng(recipe.seed).integers(0, 256, (CALIBRATION_IMAGES, *candidate.input_size, 3), np.uint8)
-    tflite = convert(model, candidate.quantize, calibration_images(pixels, CALIBRATION_IMAGES, recipe.seed))
+    keep = candidate.channel_keep if candidate.channel_keep < 1 else None
+    try:
+        model = untrained_model(spec, candidate.input_size, len(recipe.data.classes), recipe.seed, keep)
+    except ValueError as error:
+        raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
+    tflite = convert(model, candidate.quantize, random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES))
     profile = profile_model(model)
     costs = {
         "role": role,
