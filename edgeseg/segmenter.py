@@ -48,7 +48,9 @@ class KerasSegmenter:
 
         self.model, self.batch_size, self._tf = model, batch_size, tf
         self.source = source or model.name
-        self._outputs = tf.function(lambda images: model(images, training=False))
+        # One trace for every batch size: tracing a wrapped (pruning, clustering) model takes seconds.
+        images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        self._outputs = tf.function(lambda images: model(images, training=False), input_signature=[images])
 
     @property
     def input_size(self) -> tuple[int, int]:

@@ -141,11 +141,12 @@ class ValidationMiou(keras.callbacks.Callback):
     def __init__(self, scored_model, ctx, keep_best: bool, patience: int | None = None):
         super().__init__()
         self.scored_model, self.ctx, self.keep_best, self.patience = scored_model, ctx, keep_best, patience
+        self.segmenter = KerasSegmenter(scored_model)  # traced once, not every epoch
         self.best_miou, self.best_epoch, self.best_weights = -1.0, 0, None
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        scores = score_split(KerasSegmenter(self.scored_model), self.ctx.val, self.ctx.num_classes, desc="val mIoU")
+        scores = score_split(self.segmenter, self.ctx.val, self.ctx.num_classes, desc="val mIoU")
         miou = scores["miou"] or 0.0
         if logs is not None:
             logs["val_miou"] = miou  # for the TensorBoard callback, which runs after this one

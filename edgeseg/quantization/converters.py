@@ -28,6 +28,23 @@ def calibration_images(images: np.ndarray, count: int, seed: int) -> np.ndarray:
     return chosen
 
 
+def keras_converter(model):
+    """The converter of `model`'s inference call, with the signature `from_keras_model` gives it
+    (inputs and outputs by layer name), in a quarter of the time: `from_keras_model` first writes a
+    Keras SavedModel, serializing every layer's call functions (about 25 s for a 150-layer model on
+    2 cores), where this saves one function and the variables it reads. The file is the same.
+    """
+    spec = tf.TensorSpec([None, *model.input_shape[1:]], model.inputs[0].dtype, name=model.input_names[0])
+
+    @tf.function(input_signature=[spec])
+    def inference(image):
+        return dict(zip(model.output_names, tf.nest.flatten(model(image, training=False))))
+
+    variables = tf.Module()
+    variables.of_model = list(model.variables)
+    return tf.lite.TFLiteConverter.from_concrete_functions([inference.get_concrete_function()], variables)
+
+
 def ptq_converter(model, images: np.ndarray | None = None):
     """A converter of `model` with TensorFlow's default optimizations and, given calibration images,
     a representative dataset of them: what every post-training quantization here starts from.
@@ -36,7 +53,7 @@ def ptq_converter(model, images: np.ndarray | None = None):
 
         converter = ptq_converter(model, calibration_images(train.images, 100, seed=0))
     """
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter = keras_converter(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if images is not None:
 
@@ -113,4 +130,4 @@ def convert(model, mode: str, images: np.ndarray, output_type: str = "int8") -> 
 def convert_float(model) -> bytes:
     """The float32 `.tflite` of a Keras model: the reference that separates conversion from quantization error."""
     with native_stderr_silenced():
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        return keras_converter(model).convert()

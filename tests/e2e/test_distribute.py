@@ -9,6 +9,10 @@ import pytest
 
 from tests.helpers import run_cli, tiny_recipe_dict, write_yaml
 
+# Two trainings through the CLI (282 s in the default suite of 2026-11-30); the strategy each
+# `distribute:` setting gives is checked by default in tests/unit/test_distribution.py.
+pytestmark = pytest.mark.slow
+
 TWO_CPUS = {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}
 
 

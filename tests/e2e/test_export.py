@@ -13,7 +13,7 @@ import pytest
 
 import edgeseg
 from edgeseg.tflite import TFLiteSegmenter
-from tests.helpers import REPO, run_cli, tiny_recipe_dict, write_yaml
+from tests.helpers import REPO, run_cli, tiny_recipe_dict, weights_equal, write_yaml
 
 STAGE_FOLDERS = ["01-train", "02-distill", "03-prune", "04-cluster", "05-quantize", "06-verify", "07-export"]
 STAGE_NAMES = [folder[3:] for folder in STAGE_FOLDERS]
@@ -164,34 +164,34 @@ def test_a_second_process_gives_the_same_file_and_records(exported, tmp_path):
 
 
 def test_a_run_killed_mid_stage_resumes_to_the_same_model(exported, tmp_path):
+    """Killed in its first epoch and resumed, training gives the weights and records of the run that
+    was never killed. The recipe stops after distill: its stage keys are the full recipe's, and the
+    stages after it are deterministic (the test above), so the rest would only take time."""
+    from edgeseg.models.io import load_model
+
     reference_dir = exported[0]
-    recipe = write_yaml(tmp_path / "tiny.yaml", tiny_recipe_dict())
+    recipe = tiny_recipe_dict()
+    recipe["stages"] = recipe["stages"][:2]
+    recipe = write_yaml(tmp_path / "tiny.yaml", recipe)
     run_dir = tmp_path / "runs" / "tiny"
     progress = run_dir / "01-train" / "checkpoint" / "progress.json"
     export_killed_once_exists(recipe, progress, cwd=tmp_path)
     assert json.loads(progress.read_text())["epochs_done"] == 1, "killed after the first of two epochs"
-    assert not (run_dir / "01-train" / "record.json").exists() and not (run_dir / "model.tflite").exists()
+    assert not (run_dir / "01-train" / "record.json").exists()
 
     resumed = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming at epoch 2 of 2" in resumed.stderr
-    assert (run_dir / "model.tflite").read_bytes() == (reference_dir / "model.tflite").read_bytes()
+    for folder in STAGE_FOLDERS[:2]:
+        first, second = (json.loads((d / folder / "record.json").read_text()) for d in (reference_dir, run_dir))
+        assert computed(first) == computed(second), folder
+        expected, received = (load_model(d / folder / "model.keras") for d in (reference_dir, run_dir))
+        assert weights_equal(expected.get_weights(), received.get_weights()), folder
     train_record = json.loads((run_dir / "01-train" / "record.json").read_text())
     assert [epoch["epoch"] for epoch in train_record["epochs"]] == [1, 2]
     assert not (run_dir / "01-train" / "checkpoint").exists(), "a completed stage removes its checkpoint"
     report = json.loads((run_dir / "report.json").read_text())
-    assert report["status"] == "completed" and len(report["completed_stages"]) == 7
-
-    # Editing stage 3 reruns it and what follows, and reuses the completed stages before it.
-    edited = tiny_recipe_dict()
-    edited["stages"][2]["prune"]["target_sparsity"] = 0.6
-    write_yaml(recipe, edited)
-    rerun = run_cli("export", str(recipe), "--resume", cwd=tmp_path)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "[1] train reused" in rerun.stderr and "[2] distill reused" in rerun.stderr
-    assert "prune reused" not in rerun.stderr and "[3/7] prune" in rerun.stderr
-    prune_record = json.loads((run_dir / "03-prune" / "record.json").read_text())
-    assert prune_record["target_sparsity"] == 0.6
+    assert report["status"] == "completed" and report["completed_stages"] == STAGE_NAMES[:2]
 
 
 def test_editing_export_output_reruns_quantize_and_exports_what_the_recipe_says(exported, tmp_path):

@@ -13,6 +13,7 @@ from edgeseg.models.copying import copy_model
 from edgeseg.models.imagenet import APPLICATIONS, BACKBONE_LAYER_PREFIXES
 from edgeseg.models.io import check_segmentation_model, load_model, save_model
 from edgeseg.models.zoo import BACKBONES, HEADS, build_model
+from edgeseg.quantization.converters import convert_float
 from edgeseg.recipe import Arch, Backbone, ModelSpec
 from edgeseg.tflite import TFLiteSegmenter
 from tests.helpers import weights_equal
@@ -37,7 +38,7 @@ def test_zoo_model_maps_pixels_to_logits_with_real_layers_only(arch, backbone, o
 @pytest.mark.parametrize("arch,backbone", ZOO)
 def test_keras_and_float_tflite_agree(arch, backbone):
     model = build_model(ModelSpec(arch=arch, backbone=backbone, alpha=0.35), (32, 32), 4)
-    tflite = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    tflite = convert_float(model)
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
     keras_logits = model(image[None].astype(np.float32), training=False).numpy()[0]
     tflite_logits = TFLiteSegmenter(tflite).predict_raw(image)

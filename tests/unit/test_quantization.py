@@ -171,3 +171,27 @@ def test_auto_runs_its_steps_in_order_and_stops_at_the_first_within_budget():
         first_within_budget(
             steps, drop_of=lambda tflite: {"int8": 0.05, "float_layers": 0.002, "int16x8": 0.01}[tflite.decode()], budget=0.001
         )
+
+
+@pytest.mark.parametrize("mode", ["int8", "float32"])
+def test_the_converter_writes_the_file_tensorflows_keras_converter_writes(mode, monkeypatch):
+    """`keras_converter` skips the Keras SavedModel that `from_keras_model` writes first; only the
+    source kind in the file's conversion metadata (a Keras model, or a function) may differ."""
+    from edgeseg._keras import keras, tf
+    from edgeseg.quantization import converters
+
+    image = keras.Input((16, 16, 3), name="image")
+    features = keras.layers.ReLU(6.0)(keras.layers.BatchNormalization()(keras.layers.Conv2D(8, 3, padding="same")(image)))
+    model = keras.Model(image, keras.layers.Conv2D(4, 1, name="logits")(features))
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+
+    def converted() -> bytes:
+        return converters.convert_int8(model, images) if mode == "int8" else converters.convert_float(model)
+
+    received = converted()
+    monkeypatch.setattr(converters, "keras_converter", tf.lite.TFLiteConverter.from_keras_model)
+    expected = converted()
+    assert len(received) == len(expected)
+    assert sum(a != b for a, b in zip(received, expected)) <= 1
+    signature = {"serving_default": {"inputs": ["image"], "outputs": ["logits"]}}
+    assert TFLiteSegmenter(received).interpreter.get_signature_list() == signature

@@ -1,5 +1,6 @@
 """Resume keys: editing a value reruns exactly the first stage that reads it and every stage after it,
-wherever in the recipe the value stands (read from the keys; `tests/e2e/test_resume.py` resumes for real)."""
+wherever in the recipe the value stands (read from the keys; `tests/e2e/test_export.py` resumes for
+real, after a kill and after editing `export.output`)."""
 
 import copy
 

@@ -122,6 +122,7 @@ def test_export_writes_the_app_contract(tiny_model, tiny_context):
     )
 
 
+@pytest.mark.slow  # a second prune run (57 s) for the one-step schedule of `pruning_schedule`
 def test_prune_reaches_its_target_even_in_a_single_step(tiny_model, tiny_context):
     from dataclasses import replace
 
@@ -240,6 +241,7 @@ def test_cluster_per_channel_limits_each_output_channel(tiny_context):
     assert outcome.record["per_channel_layers"] == 2 and outcome.record["init"] == "linear"
 
 
+@pytest.mark.slow  # 109 s: per-channel clustering of every biased layer; per channel itself is checked above
 def test_cluster_per_channel_on_bias_less_convolutions_clusters_per_kernel(tiny_model, tiny_context):
     selected = select_layers(tiny_model, tiny_context.num_classes, PruneConfig())
     biased = [name for name in selected if tiny_model.get_layer(name).use_bias]
