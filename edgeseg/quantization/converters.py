@@ -32,7 +32,8 @@ def keras_converter(model):
     """The converter of `model`'s inference call, with the signature `from_keras_model` gives it
     (inputs and outputs by layer name), in a quarter of the time: `from_keras_model` first writes a
     Keras SavedModel, serializing every layer's call functions (about 25 s for a 150-layer model on
-    2 cores), where this saves one function and the variables it reads. The file is the same.
+    2 cores), where this saves one function and the variables it reads. The file is the same but for
+    the source kind its conversion metadata records (a function, not a Keras model).
     """
     spec = tf.TensorSpec([None, *model.input_shape[1:]], model.inputs[0].dtype, name=model.input_names[0])
 
