@@ -91,9 +91,18 @@ class Distiller(keras.Model):
             # Replicas' gradients and returned values are summed, so each replica's share of the mean
             # is 1/replicas of its own.
             replica_loss = loss / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.student.trainable_variables + (self.adapter.trainable_variables if self.feature_layers else [])
+        variables = self.trained_variables()
         self.optimizer.apply_gradients(zip(tape.gradient(replica_loss, variables), variables))
         return {"loss": replica_loss}
+
+    def trained_variables(self) -> list:
+        """The variables a step updates: the student's and, with feature distillation, the adapter's
+        (built on the first call, so that an optimizer can be built on them before training)."""
+        if self.feature_layers is None:
+            return self.student.trainable_variables
+        if not self.adapter.built:
+            self.adapter.build(self.student_features.outputs[1].shape)
+        return self.student.trainable_variables + self.adapter.trainable_variables
 
     def _feature_error(self, student_features, teacher_features):
         adapted = self.adapter(student_features)
