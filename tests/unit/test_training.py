@@ -110,3 +110,14 @@ def test_a_teacher_of_other_classes_is_refused(tiny_context):
     teacher = build_model(ModelSpec(arch="lraspp", alpha=0.35), (32, 32), 6, seed=1)
     with pytest.raises(StageError, match="teacher predicts 6 classes and the student 4"):
         distill.apply(PipelineState(teacher), DistillConfig(epochs=1), tiny_context)
+
+
+def test_a_training_step_is_traced_once(tiny_context):
+    """The optimizer is built before the first step: a step that creates its slot variables is
+    traced twice by tf.function, which doubled the graph-building time of every training stage."""
+    from edgeseg._keras import keras
+
+    images = keras.Input((32, 32, 3))
+    model = keras.Model(images, keras.layers.Conv2D(4, 1, name="logits")(keras.layers.Conv2D(8, 3, padding="same")(images)))
+    fit_segmentation(model, model, TrainConfig(epochs=1, tensorboard=False), tiny_context)
+    assert model.train_function.experimental_get_tracing_count() == 1
