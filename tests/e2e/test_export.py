@@ -153,6 +153,7 @@ def assert_same_records(reference_dir, run_dir, folders) -> None:
         assert computed(first) == computed(second), folder
 
 
+@pytest.mark.ci  # 169 s in CI: the whole tiny recipe again
 def test_a_second_process_gives_the_same_file_and_records(exported, tmp_path):
     """Runs are reproducible: the same recipe in another process, byte for byte (seconds aside)."""
     run_dir, recipe, _ = exported
@@ -163,6 +164,7 @@ def test_a_second_process_gives_the_same_file_and_records(exported, tmp_path):
     assert_same_records(run_dir, rerun_dir, STAGE_FOLDERS)
 
 
+@pytest.mark.ci  # 89 s in CI: two processes
 def test_a_run_killed_mid_stage_resumes_to_the_same_model(exported, tmp_path):
     """Killed in its first epoch and resumed, training gives the weights and record of the run that
     was never killed. The recipe stops after train (without the student no stage uses): the stages

@@ -42,6 +42,7 @@ def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:
     return recipe
 
 
+@pytest.mark.ci  # 128 s in CI: two searches, four trainings
 def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path, capsys, monkeypatch):
     path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=3))
     folder = tmp_path / "runs" / "tiny_search-search"

@@ -53,14 +53,15 @@ MATRIX = [(arch, backbone, False) for arch, backbone in ZOO] + [
 @pytest.mark.parametrize(
     "arch,backbone,minimalistic",
     [
-        entry if entry == ("lraspp", "mobilenet_v3_small", False) else pytest.param(*entry, marks=pytest.mark.slow)
+        # One model (95 s) in .ci/run's `ci` tier, the rest with `-m slow`.
+        pytest.param(*entry, marks=pytest.mark.ci if entry == ("lraspp", "mobilenet_v3_small", False) else pytest.mark.slow)
         for entry in MATRIX
     ],
 )
 def test_zoo_model_trains_survives_tfmot_and_converts_to_full_int8(arch, backbone, minimalistic):
     """The zoo's contract, model by model: one training step; prune, cluster and QAT wrappers on
     every layer that has weights, stripped back to the same weights; a full-int8 file of builtins,
-    after PTQ and after QAT. (QAT of the MobileNetV2 models runs in the default suite too, in
+    after PTQ and after QAT. (QAT of LR-ASPP MobileNetV2 is also checked against the QAT model, in
     test_quantization.py.)"""
     from edgeseg._keras import tfmot
     from edgeseg.quantization.aware import quantize_aware

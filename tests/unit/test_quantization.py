@@ -77,9 +77,11 @@ def compressed(model, num_classes: int, clustered: bool):
     return model
 
 
-# LR-ASPP, every recipe's head, keeps this check in the default suite; DeepLabV3+ runs with `-m slow`,
-# beside the zoo matrix's slow entries, which convert every architecture by QAT.
-@pytest.mark.parametrize("arch", ["lraspp", pytest.param("deeplabv3plus", marks=pytest.mark.slow)])
+# LR-ASPP, every recipe's head, in .ci/run's `ci` tier (88 s); DeepLabV3+ with `-m slow`, beside the
+# zoo matrix's slow entries, which convert every architecture by QAT.
+@pytest.mark.parametrize(
+    "arch", [pytest.param("lraspp", marks=pytest.mark.ci), pytest.param("deeplabv3plus", marks=pytest.mark.slow)]
+)
 def test_quantization_aware_training_gives_a_full_int8_file_that_matches_the_qat_model(arch, tiny_context):
     from edgeseg.models.zoo import build_model
     from edgeseg.quantization.aware import quantize_aware
