@@ -75,9 +75,13 @@ def mask_pairs(root):
     }, 2
 
 
-# Each layout trains through export (about 3 min each on 2 cores); by default the image/mask pairs
-# (the layout with no split, masks at another size); every layout's reading is checked by default below.
-LAYOUTS = [*(pytest.param(make, marks=pytest.mark.slow) for make in (voc, cityscapes, ade20k)), mask_pairs]
+# Each layout trains through export (about 70 s each in CI); the image/mask pairs (the layout with no
+# split, masks at another size) in .ci/run's `ci` tier, the others with `-m slow`; every layout's
+# reading is checked by default below.
+LAYOUTS = [
+    *(pytest.param(make, marks=pytest.mark.slow) for make in (voc, cityscapes, ade20k)),
+    pytest.param(mask_pairs, marks=pytest.mark.ci),
+]
 
 
 @pytest.mark.parametrize("make", LAYOUTS)

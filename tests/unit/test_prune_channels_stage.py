@@ -11,6 +11,7 @@ from edgeseg.stages.base import PipelineState
 from tests.helpers import run_stage_test
 
 
+@pytest.mark.ci  # 71 s in CI: two rounds of removal and fine-tune
 def test_two_rounds_reach_the_macs_target_and_record_before_and_after(tiny_model, tiny_context):
     outcome = run_stage_test("prune_channels", PipelineState(tiny_model), tiny_context, keep=0.5, steps=2, epochs=2)
     model, record = outcome.state.model, outcome.record

@@ -119,6 +119,7 @@ def quantized_with_qat(model, context, scheme: str) -> dict:
     return record
 
 
+@pytest.mark.ci  # 75 s in CI: TF-MOT pruning, then QAT
 def test_qat_after_prune_keeps_the_zeros_into_the_file(tiny_model, tiny_context):
     quantized_with_qat(compressed(tiny_model, tiny_context.num_classes, clustered=False), tiny_context, "pqat")
 
