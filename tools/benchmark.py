@@ -6,7 +6,8 @@
 The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ);
 --family adds naive arms of other zoo models (arch-alpha or arch-alpha-osN), the naive family
 `edgeseg search --naive` draws against its frontier. Each
-arm and seed is a run folder <runs-dir>/<arm>-s<seed>; a killed benchmark resumes where it stopped.
+arm and seed is a run folder <runs-dir>/<recipe name>-s<seed> (the naive arm's recipe is named
+<first recipe>-naive, a family member's <first recipe>-naive-<model>); a killed benchmark resumes where it stopped.
 Writes <runs-dir>/<first recipe>-benchmark/benchmark.json and benchmark.md and prints the tables.
 See docs/BENCHMARKS.md for the rule a difference must pass.
 """

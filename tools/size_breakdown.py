@@ -4,7 +4,7 @@ same student quantized without pruning or clustering, split along the same layer
 
     python tools/size_breakdown.py runs/camvid_full/05-quantize/model.tflite \
         runs/camvid_full/04-cluster/model.keras \
-        --baseline /tmp/bench/runs/camvid_full-naive/02-quantize/model.tflite --sparse-format
+        --baseline /tmp/bench/runs/camvid_full-naive-s0/02-quantize/model.tflite --sparse-format
 
 `--sparse-format` also converts the Keras model to int8 twice, as written and with TFLite's sparse
 tensor encoding (`Optimize.EXPERIMENTAL_SPARSITY`), and compares their sizes. Both are calibrated

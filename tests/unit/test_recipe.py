@@ -1,8 +1,10 @@
 """Recipe loading and validation: every problem is one RecipeError line naming the key and the value."""
 
 import json
+import shutil
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +14,7 @@ from edgeseg.recipe import STAGE_CONFIGS, Recipe, load_recipe, parse_recipe
 from tests.helpers import (
     QUICKSTART,
     REMOVE,
+    REPO,
     assert_one_problem,
     load_error,
     make_split,
@@ -48,6 +51,26 @@ def test_check_quickstart_exits_0(capsys):
     assert "ok: 'quickstart'" in out
     assert " -> ".join(QUICKSTART_STAGES) in out
     assert "error" not in err
+
+
+@pytest.mark.parametrize("shipped", sorted(path.name for path in (REPO / "recipes").glob("*.yaml")))
+def test_shipped_recipe_loads_given_the_files_it_names(shipped, tmp_path):
+    # The CamVid recipes name a dataset folder and some a teacher another run writes; neither is in
+    # a clone. Made at the same place relative to a copy (a dataset folder naming its classes, an empty
+    # teacher file), every other key must validate.
+    copy = tmp_path / "clone" / "recipes" / shipped
+    copy.parent.mkdir(parents=True)
+    shutil.copy(REPO / "recipes" / shipped, copy)
+    text = yaml.safe_load(copy.read_text())
+    if text["data"].get("root"):
+        (copy.parent / text["data"]["root"]).mkdir(parents=True)
+        (copy.parent / text["data"]["root"] / "dataset.json").write_text(json.dumps({"classes": ["road", "car"]}))
+    for role in ("teacher", "student"):
+        if (text.get(role) or {}).get("path"):
+            (copy.parent / text[role]["path"]).parent.mkdir(parents=True, exist_ok=True)
+            (copy.parent / text[role]["path"]).touch()
+    recipe = load_recipe(copy)
+    assert recipe.name == copy.stem
 
 
 def test_write_recipe_without_overrides_is_valid(tmp_path):
