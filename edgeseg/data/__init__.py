@@ -25,7 +25,7 @@ def load_split(data, split: str, seed: int) -> SegmentationSplit:
 
 
 def data_fingerprint(data) -> str:
-    """What the files of a data section look like now (names, sizes, modification times of every
+    """What the files of a data section look like now (names and contents of every
     image and label of train and val, and of `unlabeled`), for the resume keys of the stages that
     read the data: relabelling or removing a file reruns them. Synthetic data has no files: ""."""
     if data.format == "synthetic":

@@ -81,14 +81,12 @@ def test_the_run_name_is_not_part_of_any_key():
     assert first_rerun(recipe, edited(recipe, ("name",), "renamed")) is None
 
 
-def test_relabelling_or_removing_a_data_file_changes_every_key(tmp_path):
-    """Issue: `--resume` reused train and quantize after every label was edited and an image removed."""
-    import os
-
+def folder_recipe_keys(root):
+    """The keys of a train-quantize-verify recipe on the folder dataset at `root`, and a function
+    that computes them again from the files as they are then."""
     from edgeseg.data import data_fingerprint
     from tests.helpers import make_split
 
-    root = tmp_path / "ds"
     make_split(root, "train", ["a", "b", "c"], num_classes=3)
     make_split(root, "val", ["d"], num_classes=3)
     recipe = tiny_recipe_dict(
@@ -97,14 +95,38 @@ def test_relabelling_or_removing_a_data_file_changes_every_key(tmp_path):
     del recipe["student"]
     recipe["stages"] = [{"train": {"epochs": 1}}, {"quantize": {}}, {"verify": {}}]
     loaded = parse_recipe(recipe)
-    before = stage_keys(loaded, data_fingerprint(loaded.data))
-    label = root / "train" / "labels" / "a.png"
-    os.utime(label, ns=(label.stat().st_atime_ns, label.stat().st_mtime_ns + 1_000_000))
-    relabelled = stage_keys(loaded, data_fingerprint(loaded.data))
-    (root / "train" / "images" / "c.png").unlink()
-    (root / "train" / "labels" / "c.png").unlink()
-    removed = stage_keys(loaded, data_fingerprint(loaded.data))
+    return lambda: stage_keys(loaded, data_fingerprint(loaded.data))
+
+
+def test_relabelling_or_removing_a_data_file_changes_every_key(tmp_path):
+    """Issue: `--resume` reused train and quantize after every label was edited and an image removed."""
+    import os
+
+    from tests.helpers import striped_label, write_label
+
+    keys = folder_recipe_keys(tmp_path / "ds")
+    before = keys()
+    label = tmp_path / "ds" / "train" / "labels" / "a.png"
+    modified = label.stat()
+    write_label(label, striped_label(3)[:, ::-1])  # the bands in the other order
+    os.utime(label, ns=(modified.st_atime_ns, modified.st_mtime_ns))  # and the old time: the content counts
+    relabelled = keys()
+    (tmp_path / "ds" / "train" / "images" / "c.png").unlink()
+    (tmp_path / "ds" / "train" / "labels" / "c.png").unlink()
+    removed = keys()
     assert all(a != b for a, b in zip(before, relabelled)) and all(a != b for a, b in zip(relabelled, removed))
+
+
+def test_the_same_files_with_new_modification_times_keep_every_key(tmp_path):
+    """A dataset extracted again (a new machine, a restored cache) gives its files new times; the
+    runs made on it must still resume."""
+    import os
+
+    keys = folder_recipe_keys(tmp_path / "ds")
+    before = keys()
+    for file in (tmp_path / "ds").rglob("*.png"):
+        os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**12))
+    assert keys() == before
 
 
 def test_replacing_the_teacher_file_changes_every_key(tmp_path):
