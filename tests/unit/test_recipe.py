@@ -63,8 +63,7 @@ def test_shipped_recipe_loads_given_the_files_it_names(shipped, tmp_path):
     shutil.copy(REPO / "recipes" / shipped, copy)
     text = yaml.safe_load(copy.read_text())
     if text["data"].get("root"):
-        (copy.parent / text["data"]["root"]).mkdir(parents=True)
-        (copy.parent / text["data"]["root"] / "dataset.json").write_text(json.dumps({"classes": ["road", "car"]}))
+        write_manifest(copy.parent / text["data"]["root"], classes=["road", "car"])
     for role in ("teacher", "student"):
         if (text.get(role) or {}).get("path"):
             (copy.parent / text[role]["path"]).parent.mkdir(parents=True, exist_ok=True)
