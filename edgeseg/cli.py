@@ -65,11 +65,13 @@ class Commands:
         for line in result.summary_lines():
             print(line)
 
-    def search(self, recipe: str, runs_dir: str = "runs", naive: str | None = None):
+    def search(self, recipe: str, runs_dir: str = "runs", naive: str = ""):
         """Finds the best model of RECIPE's search space within its budget, and the Pareto frontier of
         int8 mIoU against latency and size: trials in RUNS_DIR/<name>-search/ (a killed search resumes),
         the chosen model exported there with search.md, search.json and frontier.png. NAIVE, a
-        benchmark.json of the naive family (tools/benchmark.py --family), is drawn on the frontier.
+        benchmark.json of the naive family (tools/benchmark.py --family) or several, comma-separated
+        (`--naive a.json,b.json`), is drawn on the frontier, its int8 files timed again beside the
+        finalists'.
 
         Exit codes: 0 done, 2 bad input, 4 no candidate meets the budget (the closest are named)."""
         from edgeseg.recipe import BudgetConfig, load_recipe
@@ -77,18 +79,19 @@ class Commands:
         from edgeseg.search.study import run_search
 
         loaded = load_recipe(str(recipe))
-        family = None
-        if naive is not None:
-            threads = (loaded.budget or BudgetConfig()).threads
+        threads = (loaded.budget or BudgetConfig()).threads
+        benchmarks = []
+        for path in filter(None, str(naive).split(",")):
             try:
-                family = json.loads(Path(str(naive)).read_text())
-                naive_points(family, str(threads))  # read now, not after hours of search
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+                benchmarks.append(json.loads(Path(str(path)).read_text()))
+                naive_points(benchmarks, str(threads))  # read now, not after hours of search
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as error:
                 raise EdgesegError(
-                    f"search: --naive: expected a benchmark.json (tools/benchmark.py) whose arms have latency at "
-                    f"{threads} threads, the budget's. Received: {naive} ({type(error).__name__}: {error})"
+                    f"search: --naive: expected benchmark.json files (tools/benchmark.py) whose naive arms have their "
+                    f"int8 files and latency at {threads} threads, the budget's. Received: {path} "
+                    f"({type(error).__name__}: {error})"
                 ) from None
-        result = run_search(loaded, str(runs_dir), naive=family)
+        result = run_search(loaded, str(runs_dir), naive=benchmarks)
         chosen = result["chosen"]
         print(
             f"chosen: {chosen['label']}: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "

@@ -197,6 +197,21 @@ def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
     return float(number.group(1))
 
 
+def latencies_together(models: dict[str, bytes], budget: BudgetConfig) -> tuple[dict[str, float], str]:
+    """Median latency in ms of each file at the budget's threads, and how it was measured: by the
+    interpreter here, the files timed alternately in one process (so load on the machine hits them
+    alike and they compare), or one by one by the budget's measure command."""
+    if budget.measure_command is not None:
+        return {name: measured_latency(content, budget) for name, content in models.items()}, "the budget's measure command"
+    from edgeseg.tflite import alternating_latency
+
+    timed = alternating_latency(models, threads=(budget.threads,))
+    return (
+        {name: by_threads[str(budget.threads)] for name, by_threads in timed.items()},
+        f"the LiteRT interpreter on this machine, {budget.threads} threads, the files timed alternately in one process",
+    )
+
+
 def budget_violations(costs: dict, budget: BudgetConfig) -> list[str]:
     """One phrase per limit the costs exceed, e.g. "latency 2.41 ms > 2.0"."""
     limits = [

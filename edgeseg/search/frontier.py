@@ -10,7 +10,7 @@ Example:
 
 from pathlib import Path
 
-NAIVE = "naive"
+from edgeseg.benchmark import NAIVE
 
 
 def pareto_front(rows: list[dict], axis: str) -> list[dict]:
@@ -28,19 +28,31 @@ def pareto_front(rows: list[dict], axis: str) -> list[dict]:
     return front
 
 
-def naive_points(benchmark: dict | None, threads: str) -> list[dict]:
-    """The naive family's arms from a benchmark.json: mean int8 mIoU, latency at `threads` and size."""
-    if benchmark is None:
-        return []
-    return [
-        {
-            "label": arm,
-            "int8_miou": summary["int8_miou"]["mean"],
-            "latency_ms": summary["latency_ms"][threads]["mean"],
-            "bytes": summary["bytes"]["mean"],
-        }
-        for arm, summary in benchmark["arms"].items()
-    ]
+def naive_points(benchmarks: list[dict], threads: str) -> list[dict]:
+    """The naive arms of benchmark.json files (tools/benchmark.py; arms `naive`, `naive-<model>`,
+    edgeseg's own arms left out): mean int8 mIoU, the latency the benchmark measured at `threads`,
+    size, and one of the arm's int8 files (`model_path`), which the search times again beside its
+    finalists. Raises FileNotFoundError when that file is gone, ValueError when two files name
+    the same arm."""
+    points: dict[str, dict] = {}
+    for benchmark in benchmarks:
+        for arm, summary in benchmark["arms"].items():
+            if arm != NAIVE and not arm.startswith(f"{NAIVE}-"):
+                continue
+            if arm in points:
+                raise ValueError(f"arm {arm} is in more than one benchmark")
+            # Every seed's file has the same architecture, so the same latency: one is timed.
+            model_path = Path(next(iter(benchmark["runs"][arm].values()))["model_path"])
+            if not model_path.is_file():
+                raise FileNotFoundError(f"arm {arm}: no int8 file at {model_path}")
+            points[arm] = {
+                "label": arm,
+                "int8_miou": summary["int8_miou"]["mean"],
+                "latency_ms": summary["latency_ms"][threads]["mean"],
+                "bytes": summary["bytes"]["mean"],
+                "model_path": str(model_path),
+            }
+    return list(points.values())
 
 
 def _coordinates(rows: list[dict], axis: str, scale: float) -> tuple[list[float], list[float]]:
@@ -48,9 +60,9 @@ def _coordinates(rows: list[dict], axis: str, scale: float) -> tuple[list[float]
     return [row[axis] * scale for row in rows], [row["int8_miou"] for row in rows]
 
 
-def plot_frontier(result: dict, naive: dict | None, path: Path) -> Path:
+def plot_frontier(result: dict, path: Path) -> Path:
     """mIoU vs latency and mIoU vs size: every trained trial (proxy schedule), the finalists (full
-    schedule), each frontier, the naive family, and the chosen model."""
+    schedule), each frontier, the naive family (`result["naive"]`), and the chosen model."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -58,8 +70,7 @@ def plot_frontier(result: dict, naive: dict | None, path: Path) -> Path:
 
     from edgeseg.files import atomic_path
 
-    threads = str(result["budget"]["threads"])
-    family = naive_points(naive, threads)
+    threads, family = str(result["budget"]["threads"]), result["naive"]
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for plot, (axis, title, scale) in zip(
         axes, (("latency_ms", f"latency, ms ({threads} threads)", 1.0), ("bytes", "int8 file, KiB", 1 / 1024))
@@ -109,7 +120,7 @@ def plot_frontier(result: dict, naive: dict | None, path: Path) -> Path:
     return path
 
 
-def search_markdown(result: dict, naive: dict | None) -> str:
+def search_markdown(result: dict) -> str:
     """search.md: the chosen model, the finalists, the frontier, every trial."""
     chosen, threads = result["chosen"], str(result["budget"]["threads"])
     limits = ", ".join(f"{key} {value}" for key, value in result["budget"].items() if value is not None and key != "threads")
@@ -125,6 +136,8 @@ def search_markdown(result: dict, naive: dict | None) -> str:
         "",
         "## Finalists (full schedule, measured again)",
         "",
+        f"Latency of the finalists and of the naive family: {result['latency_timing']}.",
+        "",
         "| trial | candidate | int8 mIoU | proxy int8 mIoU | latency | file |",
         "|---|---|---|---|---|---|",
     ]
@@ -139,8 +152,7 @@ def search_markdown(result: dict, naive: dict | None) -> str:
             f"Frontier against {title}: "
             + ", ".join(f"{row['label']} ({row['int8_miou']:.4f})" for row in result["frontier"][axis]),
         ]
-    family = naive_points(naive, threads)
-    if family:
+    if result["naive"]:
         lines += [
             "",
             "## Naive family (benchmark, cross-entropy and default PTQ)",
@@ -150,7 +162,7 @@ def search_markdown(result: dict, naive: dict | None) -> str:
         ]
         lines += [
             f"| {row['label']} | {row['int8_miou']:.4f} | {row['latency_ms']:.2f} ms | {row['bytes'] / 1024:.1f} KiB |"
-            for row in family
+            for row in result["naive"]
         ]
     lines += [
         "",

@@ -24,6 +24,7 @@ Example::
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from edgeseg.contract import EXPORTED_FILES
@@ -36,13 +37,13 @@ from edgeseg.search.candidates import (
     CandidateObstacle,
     budget_violations,
     candidate_recipe,
-    measured_latency,
+    latencies_together,
     sample_candidate,
     searched_role,
     stride_obstacle,
     untrained_costs,
 )
-from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
+from edgeseg.search.frontier import naive_points, pareto_front, plot_frontier, search_markdown
 
 log = logging.getLogger("edgeseg")
 
@@ -51,15 +52,17 @@ class TrialStopped(Exception):
     """Optuna's pruner judged a trial hopeless at an epoch."""
 
 
-def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: dict | None = None) -> dict:
+def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[dict] = ()) -> dict:
     """Runs (or resumes) the search of `recipe` into `<runs_dir>/<name>-search/`; writes search.json,
     search.md, frontier.png and the chosen model's export there; returns what search.json holds.
-    `naive` (a benchmark.json) puts the naive family on the frontier plot."""
+    `naive` (benchmark.json files) puts the naive family on the frontier plot, its files timed again
+    beside the finalists'."""
     import optuna
 
     if recipe.search is None:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     search, budget = recipe.search, recipe.budget or BudgetConfig()
+    family = naive_points(list(naive), str(budget.threads))
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -79,7 +82,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: dict | None
         _progress(study, done, search.trials, time.perf_counter() - started, ran)
         _run_trial(study, recipe, search, folder, budget, searched_stage)
         ran += 1
-    measured = _finalists(study, recipe, search, folder, budget)
+    measured, family, timing = _finalists(study, recipe, search, folder, budget, family)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
     if not finalists:
@@ -101,11 +104,13 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: dict | None
         "finalists": finalists,
         "chosen": chosen,
         "frontier": {axis: pareto_front(finalists, axis) for axis in ("latency_ms", "bytes")},
+        "naive": family,
+        "latency_timing": timing,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    result["plots"] = [str(plot_frontier(result, naive, folder / "frontier.png").relative_to(folder))]
+    result["plots"] = [str(plot_frontier(result, folder / "frontier.png").relative_to(folder))]
     write_json_atomic(folder / "search.json", result)
-    write_text_atomic(folder / "search.md", search_markdown(result, naive))
+    write_text_atomic(folder / "search.md", search_markdown(result))
     log.info(
         "search: chose %s: int8 val mIoU %.4f, %.2f ms, %.1f KiB; written to %s",
         chosen["label"],
@@ -195,14 +200,17 @@ def _evaluate(
     return miou
 
 
-def _finalists(study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig) -> list[dict]:
+def _finalists(
+    study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, family: list[dict]
+) -> tuple[list[dict], list[dict], str]:
     """The trials on the proxy frontier (int8 mIoU against latency), best first, up to the recipe's
     count, trained with the full schedule and measured again, each with the limits it now exceeds
-    (`over_budget`, min_miou included)."""
+    (`over_budget`, min_miou included); the naive `family` with its files' latencies measured with
+    the finalists' (one process, timed alternately); and how the latencies were measured."""
     from edgeseg.pipeline import run
 
     front = sorted(pareto_front(_trial_rows(study, completed_only=True), "latency_ms"), key=lambda row: -row["int8_miou"])
-    finalists = []
+    trained = []
     for row in front[: search.finalists]:
         candidate = Candidate(**{**row["candidate"], "input_size": tuple(row["candidate"]["input_size"])})
         log.info(
@@ -217,13 +225,19 @@ def _finalists(study, recipe: Recipe, search: SearchConfig, folder: Path, budget
             resume=True,
             reuse_from=_run_folders(folder),
         )
+        trained.append((row, result))
+    log.info("search: timing %d finalists and %d naive models", len(trained), len(family))
+    models = {str(row["trial"]): (Path(result.run_dir) / "model.tflite").read_bytes() for row, result in trained}
+    models.update({point["label"]: Path(point["model_path"]).read_bytes() for point in family})
+    latencies, timing = latencies_together(models, budget)
+    finalists = []
+    for row, result in trained:
         verify, export = result.required_record("verify"), result.required_record("export")
-        model = (Path(result.run_dir) / "model.tflite").read_bytes()
         measured = {
             **row["costs"],
             "bytes": export["bytes"],
             "gzip_bytes": export["gzip_bytes"],
-            "latency_ms": measured_latency(model, budget),
+            "latency_ms": latencies[str(row["trial"])],
         }
         over = budget_violations(measured, budget)
         miou = verify["quantized"]["miou"]
@@ -240,7 +254,7 @@ def _finalists(study, recipe: Recipe, search: SearchConfig, folder: Path, budget
                 "over_budget": over,
             }
         )
-    return finalists
+    return finalists, [{**point, "latency_ms": latencies[point["label"]]} for point in family], timing
 
 
 def _shortfall(row: dict) -> list[str]:

@@ -1,6 +1,7 @@
 """`edgeseg search` on a tiny space: the export meets its budget when measured again, a search run again
-resumes its study without repeating a finished trial, an impossible budget is one line and exit 4,
-and the frontier holds only non-dominated points."""
+resumes its study without repeating a finished trial, the naive family's files are timed again beside
+the finalists, an impossible budget is one line and exit 4, and the frontier holds only non-dominated
+points."""
 
 import json
 
@@ -10,7 +11,7 @@ import pytest
 from edgeseg.cli import main
 from edgeseg.search import study
 from edgeseg.search.candidates import untrained_costs
-from edgeseg.search.frontier import pareto_front
+from edgeseg.search.frontier import naive_points, pareto_front
 from edgeseg.tflite import TFLiteSegmenter
 from tests.helpers import tiny_recipe_dict, write_yaml
 
@@ -42,6 +43,18 @@ def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:
     return recipe
 
 
+def benchmark(arms: dict[str, tuple[float, float, str]]) -> dict:
+    """A benchmark.json (tools/benchmark.py) of `arms`, each {name: (int8 mIoU, latency at 2 threads,
+    int8 file)} with one seed."""
+    return {
+        "arms": {
+            arm: {"int8_miou": {"mean": miou}, "latency_ms": {"2": {"mean": latency}}, "bytes": {"mean": 1000.0}}
+            for arm, (miou, latency, _) in arms.items()
+        },
+        "runs": {arm: {"0": {"model_path": path}} for arm, (_, _, path) in arms.items()},
+    }
+
+
 @pytest.mark.ci  # 128 s in CI: two searches, four trainings
 def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path, capsys, monkeypatch):
     path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=3))
@@ -58,8 +71,13 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 130
     finished = {path.parent.parent.name: path.stat().st_mtime_ns for path in folder.glob("trial-*/04-export/record.json")}
     monkeypatch.undo()
+    # The naive family: a finished trial's int8 file stands in for the naive model; the benchmark's
+    # latency for it (999 ms) is one the search must replace by its own timing.
+    naive_file = str(next(folder.glob("trial-*/02-quantize/model.tflite")))
+    naive = benchmark({"naive": (0.2, 999.0, naive_file), "tiny": (0.3, 999.0, naive_file)})
+    (tmp_path / "benchmark.json").write_text(json.dumps(naive))
 
-    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 0
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(tmp_path / "benchmark.json")]) == 0
     result = json.loads((folder / "search.json").read_text())
     assert [row["trial"] for row in result["trials"]] == [0, 2, 3], "the interrupted trial 1 failed; new ones took its place"
     assert {name: (folder / name / "04-export" / "record.json").stat().st_mtime_ns for name in finished} == finished, (
@@ -73,6 +91,30 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert len(model) / 1024 <= SIZE_BUDGET_KB, "measured again: the exported file meets the size budget"
     assert TFLiteSegmenter(model).latency_ms(runs=20)["median_ms"] <= 50.0
     assert (folder / "frontier.png").is_file() and "Chosen:" in (folder / "search.md").read_text()
+    assert [row["label"] for row in result["naive"]] == ["naive"], "edgeseg's own arms are not the naive family"
+    assert result["naive"][0]["latency_ms"] < 50.0, "timed again beside the finalists, not the benchmark's 999 ms"
+    assert "timed alternately" in result["latency_timing"]
+
+
+def test_a_naive_benchmark_whose_files_are_gone_is_one_line_and_exit_2(tmp_path, capsys):
+    path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=1))
+    naive = tmp_path / "benchmark.json"
+    naive.write_text(json.dumps(benchmark({"naive": (0.2, 3.0, str(tmp_path / "gone.tflite"))})))
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(naive)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(errors) == 1 and "--naive" in errors[0] and "gone.tflite" in errors[0]
+    assert not (tmp_path / "runs").exists(), "checked before any search work"
+
+
+def test_the_naive_family_is_the_naive_arms_of_every_benchmark_and_each_arm_once(tmp_path):
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"")
+    arm = (0.2, 3.0, str(model))
+    first, second = benchmark({"naive": arm, "camvid_full": arm}), benchmark({"naive-minimal-0.5-os32": arm})
+    points = naive_points([first, second], "2")
+    assert [point["label"] for point in points] == ["naive", "naive-minimal-0.5-os32"], "edgeseg's own arm is left out"
+    with pytest.raises(ValueError, match="arm naive is in more than one benchmark"):
+        naive_points([first, first], "2")
 
 
 def test_a_budget_nothing_meets_names_the_closest_candidates_and_exits_4(tmp_path, capsys):
