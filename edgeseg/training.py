@@ -156,12 +156,13 @@ class ValidationMiou(keras.callbacks.Callback):
             if self.keep_best:
                 self.best_weights = self.scored_model.get_weights()
         log.info(
-            "  epoch %d: loss %.4f, val mIoU %.4f (best %.4f at epoch %d)",
+            "  epoch %d: loss %.4f, val mIoU %.4f (best %.4f at epoch %d%s)",
             epoch + 1,
             self.history[-1]["loss"],
             miou,
             self.best_miou,
             self.best_epoch,
+            "" if self.keep_best else "; this stage keeps its last epoch",
         )
         if self.patience is not None and epoch + 1 - self.best_epoch >= self.patience:
             log.info("  early stopping: no better val mIoU for %d epochs", self.patience)

@@ -65,6 +65,15 @@ def test_early_stopping_ends_training_and_tensorboard_logs_it(tiny_model, tiny_c
     assert list((tiny_context.stage_dir / "logs" / "train").glob("events.out.tfevents.*"))
 
 
+def test_a_fit_that_keeps_its_last_epoch_says_so_and_returns_its_score(tiny_model, tiny_context, caplog):
+    config = TrainConfig(epochs=2, lr=1e-12, schedule="constant")
+    with caplog.at_level("INFO", logger="edgeseg"):
+        fit = fit_segmentation(tiny_model, tiny_model, config, tiny_context, keep_best=False)
+    epochs = [record.getMessage() for record in caplog.records if record.getMessage().startswith("  epoch")]
+    assert len(epochs) == 2 and all("this stage keeps its last epoch" in line for line in epochs)
+    assert fit["val_miou"] == fit["epochs"][-1]["val_miou"]
+
+
 def test_channel_wise_distillation_matches_a_hand_computation():
     from edgeseg.losses import channel_wise_divergence, distillation_loss
 
