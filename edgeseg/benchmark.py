@@ -157,9 +157,11 @@ def run_figures(result: "RunResult", seconds: float) -> dict:
     """What the benchmark keeps of one run: the verified float and int8 figures, the val mIoU after
     each model-changing stage, sizes, stage seconds."""
     verify, quantize = result.required_record("verify"), result.required_record("quantize")
+    # Absolute, so a benchmark.json read from another directory (`edgeseg search --naive`) finds them.
+    run_dir = Path(result.run_dir).resolve()
     return {
-        "run_dir": str(result.run_dir),
-        "model_path": str(result.run_dir / quantize["artifact"]),
+        "run_dir": str(run_dir),
+        "model_path": str(run_dir / quantize["artifact"]),
         "float_miou": verify["float"]["miou"],
         "int8_miou": verify["quantized"]["miou"],
         "int8_drop": verify["miou_drop"],

@@ -65,7 +65,7 @@ class Commands:
         for line in result.summary_lines():
             print(line)
 
-    def search(self, recipe: str, runs_dir: str = "runs", naive: str = ""):
+    def search(self, recipe: str, runs_dir: str = "runs", naive: str | tuple[str, ...] = ""):
         """Finds the best model of RECIPE's search space within its budget, and the Pareto frontier of
         int8 mIoU against latency and size: trials in RUNS_DIR/<name>-search/ (a killed search resumes),
         the chosen model exported there with search.md, search.json and frontier.png. NAIVE, a
@@ -74,22 +74,22 @@ class Commands:
         finalists'.
 
         Exit codes: 0 done, 2 bad input, 4 no candidate meets the budget (the closest are named)."""
-        from edgeseg.recipe import BudgetConfig, load_recipe
+        from edgeseg.recipe import load_recipe
         from edgeseg.search.frontier import naive_points
         from edgeseg.search.study import run_search
 
         loaded = load_recipe(str(recipe))
-        threads = (loaded.budget or BudgetConfig()).threads
+        # Fire hands `a,b` over as a tuple when neither name looks like a path, else as one string.
+        paths = naive.split(",") if isinstance(naive, str) else naive
         benchmarks = []
-        for path in filter(None, str(naive).split(",")):
+        for path in filter(None, paths):
             try:
                 benchmarks.append(json.loads(Path(str(path)).read_text()))
-                naive_points(benchmarks, str(threads))  # read now, not after hours of search
+                naive_points(benchmarks)  # read now, not after hours of search
             except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as error:
                 raise EdgesegError(
-                    f"search: --naive: expected benchmark.json files (tools/benchmark.py) whose naive arms have their "
-                    f"int8 files and latency at {threads} threads, the budget's. Received: {path} "
-                    f"({type(error).__name__}: {error})"
+                    f"search: --naive: expected benchmark.json files (tools/benchmark.py) with naive arms and their "
+                    f"int8 files. Received: {path} ({type(error).__name__}: {error})"
                 ) from None
         result = run_search(loaded, str(runs_dir), naive=benchmarks)
         chosen = result["chosen"]

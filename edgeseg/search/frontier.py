@@ -28,17 +28,17 @@ def pareto_front(rows: list[dict], axis: str) -> list[dict]:
     return front
 
 
-def naive_points(benchmarks: list[dict], threads: str) -> list[dict]:
+def naive_points(benchmarks: list[dict]) -> list[dict]:
     """The naive arms of benchmark.json files (tools/benchmark.py; arms `naive`, `naive-<model>`,
-    edgeseg's own arms left out): mean int8 mIoU, the latency the benchmark measured at `threads`,
-    size, and one of the arm's int8 files (`model_path`), which the search times again beside its
-    finalists. Raises FileNotFoundError when that file is gone, ValueError when two files name
-    the same arm."""
+    edgeseg's own arms left out): mean int8 mIoU, size, and one of the arm's int8 files
+    (`model_path`), which the search times beside its finalists. Raises FileNotFoundError when that
+    file is gone, ValueError when a benchmark has no naive arm or two name the same one."""
     points: dict[str, dict] = {}
-    for benchmark in benchmarks:
-        for arm, summary in benchmark["arms"].items():
-            if arm != NAIVE and not arm.startswith(f"{NAIVE}-"):
-                continue
+    for number, benchmark in enumerate(benchmarks, 1):
+        arms = [arm for arm in benchmark["arms"] if arm == NAIVE or arm.startswith(f"{NAIVE}-")]
+        if not arms:
+            raise ValueError(f"benchmark {number} has no naive arm (it ran with --no-naive?): {', '.join(benchmark['arms'])}")
+        for arm in arms:
             if arm in points:
                 raise ValueError(f"arm {arm} is in more than one benchmark")
             # Every seed's file has the same architecture, so the same latency: one is timed.
@@ -47,9 +47,8 @@ def naive_points(benchmarks: list[dict], threads: str) -> list[dict]:
                 raise FileNotFoundError(f"arm {arm}: no int8 file at {model_path}")
             points[arm] = {
                 "label": arm,
-                "int8_miou": summary["int8_miou"]["mean"],
-                "latency_ms": summary["latency_ms"][threads]["mean"],
-                "bytes": summary["bytes"]["mean"],
+                "int8_miou": benchmark["arms"][arm]["int8_miou"]["mean"],
+                "bytes": benchmark["arms"][arm]["bytes"]["mean"],
                 "model_path": str(model_path),
             }
     return list(points.values())
@@ -136,7 +135,7 @@ def search_markdown(result: dict) -> str:
         "",
         "## Finalists (full schedule, measured again)",
         "",
-        f"Latency of the finalists and of the naive family: {result['latency_timing']}.",
+        f"Latency of the finalists{' and of the naive family' if result['naive'] else ''}: {result['latency_timing']}.",
         "",
         "| trial | candidate | int8 mIoU | proxy int8 mIoU | latency | file |",
         "|---|---|---|---|---|---|",

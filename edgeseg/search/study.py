@@ -18,7 +18,7 @@ candidates and exit 4.
 Example::
 
     result = run_search(load_recipe("recipes/camvid_search.yaml"), runs_dir="runs")
-    result["chosen"]["label"], result["frontier"]["latency"]
+    result["chosen"]["label"], result["frontier"]["latency_ms"]
 """
 
 import logging
@@ -62,7 +62,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     if recipe.search is None:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     search, budget = recipe.search, recipe.budget or BudgetConfig()
-    family = naive_points(list(naive), str(budget.threads))
+    family = naive_points(list(naive))
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -226,7 +226,10 @@ def _finalists(
             reuse_from=_run_folders(folder),
         )
         trained.append((row, result))
+    if not trained:
+        return [], family, "none measured: no trial completed"
     log.info("search: timing %d finalists and %d naive models", len(trained), len(family))
+    # One timing for both, which also judges the budget: the naive files make its load the same for all.
     models = {str(row["trial"]): (Path(result.run_dir) / "model.tflite").read_bytes() for row, result in trained}
     models.update({point["label"]: Path(point["model_path"]).read_bytes() for point in family})
     latencies, timing = latencies_together(models, budget)

@@ -96,11 +96,16 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert "timed alternately" in result["latency_timing"]
 
 
-def test_a_naive_benchmark_whose_files_are_gone_is_one_line_and_exit_2(tmp_path, capsys):
+@pytest.mark.parametrize("names", ["benchmark.json", "first,benchmark"], ids=["one file", "bare names, a tuple to Fire"])
+def test_a_naive_benchmark_whose_files_are_gone_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, names):
+    monkeypatch.chdir(tmp_path)
     path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=1))
-    naive = tmp_path / "benchmark.json"
-    naive.write_text(json.dumps(benchmark({"naive": (0.2, 3.0, str(tmp_path / "gone.tflite"))})))
-    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(naive)]) == 2
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"")
+    (tmp_path / "first").write_text(json.dumps(benchmark({"naive-minimal-0.35": (0.2, 3.0, str(model))})))
+    gone = benchmark({"naive": (0.2, 3.0, str(tmp_path / "gone.tflite"))})
+    (tmp_path / names.split(",")[-1]).write_text(json.dumps(gone))
+    assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", names]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
     assert len(errors) == 1 and "--naive" in errors[0] and "gone.tflite" in errors[0]
     assert not (tmp_path / "runs").exists(), "checked before any search work"
@@ -111,10 +116,12 @@ def test_the_naive_family_is_the_naive_arms_of_every_benchmark_and_each_arm_once
     model.write_bytes(b"")
     arm = (0.2, 3.0, str(model))
     first, second = benchmark({"naive": arm, "camvid_full": arm}), benchmark({"naive-minimal-0.5-os32": arm})
-    points = naive_points([first, second], "2")
+    points = naive_points([first, second])
     assert [point["label"] for point in points] == ["naive", "naive-minimal-0.5-os32"], "edgeseg's own arm is left out"
     with pytest.raises(ValueError, match="arm naive is in more than one benchmark"):
-        naive_points([first, first], "2")
+        naive_points([first, first])
+    with pytest.raises(ValueError, match="benchmark 2 has no naive arm"):
+        naive_points([first, benchmark({"camvid_full": arm})])
 
 
 def test_a_budget_nothing_meets_names_the_closest_candidates_and_exits_4(tmp_path, capsys):
