@@ -153,9 +153,10 @@ def fine_tune_trainer(model, teacher, guidance, ignore_index: int, stage: str):
     return Distiller(model, frozen_teacher(teacher), guidance, ignore_index)
 
 
-def fine_tune_loss(guidance) -> str:
-    """The record's name for what a compression stage's fine-tune learned from."""
-    return "cross-entropy" if guidance is None else f"cross-entropy + {guidance.kd_loss} on the teacher's logits"
+def fine_tune_loss(guidance, guide: str = "the teacher") -> str:
+    """The record's name for what a compression stage's fine-tune learned from; `guide` names the
+    model whose logits it learned from."""
+    return "cross-entropy" if guidance is None else f"cross-entropy + {guidance.kd_loss} on {guide}'s logits"
 
 
 def frozen_teacher(teacher):

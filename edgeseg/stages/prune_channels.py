@@ -72,7 +72,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         "keep": cfg.keep,
         "importance": cfg.importance,
         "allocation": cfg.allocation,
-        "fine_tune_loss": fine_tune_loss(cfg.distill),
+        "fine_tune_loss": fine_tune_loss(cfg.distill, "the teacher" if state.teacher is not None else "the unpruned model"),
         "kept_macs_fraction": keep if cfg.target == "latency" else None,
         "groups": len(groups),
         "pinned": [group.pinned for group in groups if group.pinned is not None],

@@ -69,7 +69,7 @@ def test_without_a_distill_stage_the_fine_tune_learns_from_the_unpruned_model(ti
     outcome = run_stage_test(
         "prune_channels", PipelineState(tiny_model), tiny_context, keep=0.6, epochs=1, distill={"kd_loss": "kl"}
     )
-    assert outcome.record["fine_tune_loss"] == "cross-entropy + kl on the teacher's logits"
+    assert outcome.record["fine_tune_loss"] == "cross-entropy + kl on the unpruned model's logits"
     assert outcome.state.teacher is None, "the unpruned model taught, but did not become the run's teacher"
 
 
