@@ -81,17 +81,18 @@ class Commands:
         loaded = load_recipe(str(recipe))
         # Fire hands `a,b` over as a tuple when neither name looks like a path, else as one string.
         paths = naive.split(",") if isinstance(naive, str) else naive
-        benchmarks = []
+        benchmarks: list[dict] = []
+        family: list[dict] = []
         for path in filter(None, paths):
             try:
                 benchmarks.append(json.loads(Path(str(path)).read_text()))
-                naive_points(benchmarks)  # read now, not after hours of search
+                family = naive_points(benchmarks)  # read now, not after hours of search; names the file at fault
             except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration) as error:
                 raise EdgesegError(
                     f"search: --naive: expected benchmark.json files (tools/benchmark.py) with naive arms and their "
                     f"int8 files. Received: {path} ({type(error).__name__}: {error})"
                 ) from None
-        result = run_search(loaded, str(runs_dir), naive=benchmarks)
+        result = run_search(loaded, str(runs_dir), naive=family)
         chosen = result["chosen"]
         print(
             f"chosen: {chosen['label']}: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "

@@ -43,7 +43,7 @@ from edgeseg.search.candidates import (
     stride_obstacle,
     untrained_costs,
 )
-from edgeseg.search.frontier import naive_points, pareto_front, plot_frontier, search_markdown
+from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
 
 log = logging.getLogger("edgeseg")
 
@@ -55,14 +55,14 @@ class TrialStopped(Exception):
 def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[dict] = ()) -> dict:
     """Runs (or resumes) the search of `recipe` into `<runs_dir>/<name>-search/`; writes search.json,
     search.md, frontier.png and the chosen model's export there; returns what search.json holds.
-    `naive` (benchmark.json files) puts the naive family on the frontier plot, its files timed again
-    beside the finalists'."""
+    `naive`, the naive family (`frontier.naive_points` of benchmark.json files), goes on the frontier
+    plot, its files timed again beside the finalists'."""
     import optuna
 
     if recipe.search is None:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     search, budget = recipe.search, recipe.budget or BudgetConfig()
-    family = naive_points(list(naive))
+    family = list(naive)
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
