@@ -89,6 +89,25 @@ def with_seed(recipe: Recipe, seed: int) -> Recipe:
     return parse_recipe({**recipe.model_dump(mode="json"), "seed": seed, "name": f"{recipe.name}-s{seed}"})
 
 
+def benchmark_arms(
+    recipes: list[Recipe],
+    naive: bool = True,
+    family: tuple[str, ...] = (),
+    recipes_as_arms: bool = True,
+    naive_from: Recipe | None = None,
+) -> dict[str, Recipe]:
+    """The arms `run_benchmark` runs, by name: the naive arm and the family's, made from `naive_from`
+    or else the first recipe, then the recipes themselves."""
+    naive_source = naive_from or recipes[0]
+    arms = {NAIVE: naive_recipe(naive_source)} if naive else {}
+    arms.update({f"{NAIVE}-{model}": family_member(naive_source, model) for model in family})
+    for recipe in recipes if recipes_as_arms else []:
+        if recipe.name in arms:
+            raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")
+        arms[recipe.name] = recipe
+    return arms
+
+
 def run_benchmark(
     recipes: list[Recipe],
     seeds: list[int],
@@ -97,20 +116,18 @@ def run_benchmark(
     naive: bool = True,
     family: tuple[str, ...] = (),
     recipes_as_arms: bool = True,
+    naive_from: Recipe | None = None,
 ) -> dict:
     """Runs every arm under every seed, times the final files, and writes
     `<runs_dir>/<first recipe>-benchmark/benchmark.{json,md}`; returns what it wrote. `family`
     adds naive arms of other zoo models (`family_member`), e.g. for a search's frontier; without
-    `recipes_as_arms`, the recipes only give the naive arms their settings."""
+    `recipes_as_arms`, the recipes only give the naive arms their settings. The naive arms come
+    from `naive_from` when given (a recipe with a distill stage, for arms that have none, such as
+    a model trained alone and channel-pruned), else from the first recipe."""
     from edgeseg.pipeline import run
     from edgeseg.tflite import alternating_latency
 
-    arms = {NAIVE: naive_recipe(recipes[0])} if naive else {}
-    arms.update({f"{NAIVE}-{model}": family_member(recipes[0], model) for model in family})
-    for recipe in recipes if recipes_as_arms else []:
-        if recipe.name in arms:
-            raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")
-        arms[recipe.name] = recipe
+    arms = benchmark_arms(recipes, naive, family, recipes_as_arms, naive_from)
     runs_dir = Path(runs_dir)
     per_seed: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
     total, started = len(arms) * len(seeds), time.perf_counter()

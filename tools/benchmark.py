@@ -2,8 +2,10 @@
 
     python tools/benchmark.py recipes/camvid_full.yaml [more recipes ...] [--seeds 3] [--runs-dir runs]
                               [--family minimal-0.5-os32 lraspp-0.75 ...] [--no-naive] [--naive-only]
+                              [--naive-from recipes/camvid_full.yaml]
 
-The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ);
+The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ), or
+from --naive-from's when the recipes have no distill stage (a model trained alone, then pruned);
 --family adds naive arms of other zoo models (arch-alpha or arch-alpha-osN), the naive family
 `edgeseg search --naive` draws against its frontier. Each
 arm and seed is a run folder <runs-dir>/<recipe name>-s<seed> (the naive arm's recipe is named
@@ -32,6 +34,7 @@ parser.add_argument("--seeds", type=positive, default=1, help="seeds per arm: th
 parser.add_argument("--runs-dir", default="runs")
 parser.add_argument("--no-naive", action="store_true", help="only the recipes given, without the naive arm")
 parser.add_argument("--family", nargs="*", default=[], help="naive arms of other zoo models: arch-alpha[-osN]")
+parser.add_argument("--naive-from", help="the recipe whose student the naive arms train (default: the first recipe)")
 parser.add_argument("--naive-only", action="store_true", help="the naive arms only; the recipe gives them their settings")
 arguments = parser.parse_args()
 logging.basicConfig(level=logging.INFO, format="edgeseg: %(message)s", stream=sys.stderr)
@@ -45,6 +48,7 @@ try:
         naive=not arguments.no_naive,
         family=tuple(arguments.family),
         recipes_as_arms=not arguments.naive_only,
+        naive_from=edgeseg.load_recipe(arguments.naive_from) if arguments.naive_from else None,
     )
 except edgeseg.EdgesegError as error:
     print(f"benchmark: error: {error}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgeseg.benchmark import benchmark_markdown, comparisons, family_member, naive_recipe, summarize
+from edgeseg.benchmark import benchmark_arms, benchmark_markdown, comparisons, family_member, naive_recipe, summarize
 from edgeseg.errors import RecipeError
 from edgeseg.recipe import parse_recipe
 from tests.helpers import tiny_recipe_dict
@@ -95,6 +95,17 @@ def test_a_family_member_is_the_naive_path_of_the_zoo_model_it_names():
     assert (member.teacher.arch, member.teacher.alpha, member.teacher.output_stride) == ("minimal", 0.5, 32)
     assert dict(member.stage_items()).keys() == dict(naive_recipe(recipe).stage_items()).keys()
     assert family_member(recipe, "lraspp-0.75").teacher.output_stride == 16
+
+
+def test_a_recipe_without_distill_is_an_arm_beside_the_naive_path_of_another_recipe():
+    pruned = tiny_recipe_dict(name="pruned", stages=[{"train": {}}, {"prune_channels": {}}, {"quantize": {}}, {"verify": {}}])
+    del pruned["student"]
+    yardstick = parse_recipe(tiny_recipe_dict(name="yardstick"))
+    arms = benchmark_arms([parse_recipe(pruned)], family=("minimal-0.5",), naive_from=yardstick)
+    assert list(arms) == ["naive", "naive-minimal-0.5", "pruned"]
+    assert arms["naive"] == naive_recipe(yardstick) and arms["naive-minimal-0.5"].name == "yardstick-naive-minimal-0.5"
+    with pytest.raises(RecipeError, match="needs distill"):
+        benchmark_arms([parse_recipe(pruned)])
 
 
 @pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])
