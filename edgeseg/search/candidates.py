@@ -57,23 +57,55 @@ class Candidate:
         return {**asdict(self), "input_size": list(self.input_size)}
 
 
-def sample_candidate(trial, recipe: Recipe) -> Candidate:
-    """The candidate an Optuna trial suggests from the recipe's search space (categorical choices)."""
+def space_choices(recipe: Recipe) -> dict[str, list]:
+    """The recipe's search space as Optuna's categorical choices, by parameter name (input sizes as
+    `HxW` text), in the order trials suggest them."""
     space = recipe.search.space if recipe.search is not None else None
     if space is None:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     sizes = [tuple(size) for size in space.input_size] or [tuple(recipe.data.input_size)]
-    size_text = trial.suggest_categorical("input_size", [f"{height}x{width}" for height, width in sizes])
-    height, width = (int(side) for side in size_text.split("x"))
-    return Candidate(
-        arch=trial.suggest_categorical("arch", list(space.arch)),
-        backbone=trial.suggest_categorical("backbone", list(space.backbone)),
-        alpha=trial.suggest_categorical("alpha", list(space.alpha)),
-        output_stride=trial.suggest_categorical("output_stride", list(space.output_stride)),
-        input_size=(height, width),
-        channel_keep=trial.suggest_categorical("channel_keep", list(space.channel_keep)),
-        quantize=trial.suggest_categorical("quantize", list(space.quantize)),
-    )
+    return {
+        "input_size": [f"{height}x{width}" for height, width in sizes],
+        "arch": list(space.arch),
+        "backbone": list(space.backbone),
+        "alpha": list(space.alpha),
+        "output_stride": list(space.output_stride),
+        "channel_keep": list(space.channel_keep),
+        "quantize": list(space.quantize),
+    }
+
+
+def candidate_from_params(params: dict) -> Candidate:
+    """The candidate a trial's parameters (`space_choices`' names) describe."""
+    height, width = (int(side) for side in params["input_size"].split("x"))
+    return Candidate(**{**params, "input_size": (height, width)})
+
+
+def sample_candidate(trial, recipe: Recipe) -> Candidate:
+    """The candidate an Optuna trial suggests from the recipe's search space (categorical choices)."""
+    choices = space_choices(recipe)
+    return candidate_from_params({name: trial.suggest_categorical(name, values) for name, values in choices.items()})
+
+
+def recipe_params(recipe: Recipe) -> dict | None:
+    """The recipe's own model as a point of its search space (trial parameters): its searched model
+    at the data's input size, no channels removed, its quantize mode; None when the space does not
+    hold that point. A search starts from it, so the model a user would train by hand is measured
+    on the same terms as every candidate."""
+    spec = getattr(recipe, searched_role(recipe))
+    stages = dict(recipe.stage_items())
+    height, width = recipe.data.input_size
+    params = {
+        "input_size": f"{height}x{width}",
+        "arch": spec.arch,
+        "backbone": spec.backbone,
+        "alpha": spec.alpha,
+        "output_stride": spec.output_stride,
+        "channel_keep": 1.0,
+        "quantize": getattr(stages.get("quantize"), "mode", None),
+    }
+    choices = space_choices(recipe)
+    return None if spec.minimalistic or any(params[name] not in choices[name] for name in params) else params
 
 
 def searched_role(recipe: Recipe) -> str:

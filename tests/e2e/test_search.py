@@ -39,7 +39,8 @@ def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:
         },
     )
     del recipe["student"]
-    recipe["teacher"] = {"arch": "lraspp", "alpha": 0.35}
+    # The recipe's own model, the search's first trial, fits the budget and trains.
+    recipe["teacher"] = {"arch": "minimal", "alpha": 0.35, "output_stride": 32}
     return recipe
 
 
@@ -80,6 +81,7 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(tmp_path / "benchmark.json")]) == 0
     result = json.loads((folder / "search.json").read_text())
     assert [row["trial"] for row in result["trials"]] == [0, 2, 3], "the interrupted trial 1 failed; new ones took its place"
+    assert result["trials"][0]["label"] == "minimal mobilenet_v2 a0.35 os32 32x32 int8", "the first trial: the recipe's own model"
     assert {name: (folder / name / "04-export" / "record.json").stat().st_mtime_ns for name in finished} == finished, (
         "no finished trial ran again"
     )

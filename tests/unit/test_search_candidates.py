@@ -4,7 +4,14 @@ candidate trains with, and how a candidate's costs are judged against the budget
 import pytest
 
 from edgeseg.recipe import BudgetConfig, parse_recipe
-from edgeseg.search.candidates import Candidate, budget_violations, candidate_recipe, stride_obstacle
+from edgeseg.search.candidates import (
+    Candidate,
+    budget_violations,
+    candidate_from_params,
+    candidate_recipe,
+    recipe_params,
+    stride_obstacle,
+)
 from tests.helpers import load_error, tiny_recipe_dict, write_yaml
 
 
@@ -53,6 +60,30 @@ def test_a_pruned_candidate_removes_channels_before_tf_mot_and_fine_tunes_half_t
         assert sections["verify"].min_miou is None, "the search judges the budget, not verify's gates"
         assert trial.student.arch == "minimal" and trial.student.output_stride == 32
         assert tuple(trial.data.input_size) == (64, 96)
+
+
+def test_the_recipe_own_model_is_a_point_of_the_space_only_when_the_space_holds_it():
+    wide = {"arch": ["minimal", "lraspp"], "alpha": [0.5, 0.35], "channel_keep": [0.5, 1.0]}
+    own = recipe_params(parse_recipe(search_recipe(**wide)))
+    assert own == {
+        "input_size": "32x32",
+        "arch": "lraspp",
+        "backbone": "mobilenet_v2",
+        "alpha": 0.35,
+        "output_stride": 16,
+        "channel_keep": 1.0,
+        "quantize": "int8",
+    }, "the student (the recipe distills), at the data's size, unpruned"
+    assert candidate_from_params(own) == Candidate("lraspp", "mobilenet_v2", 0.35, 16, (32, 32), 1.0, "int8")
+    narrowed = (
+        {"arch": ["minimal"]},
+        {"alpha": [0.5]},
+        {"output_stride": [32]},
+        {"channel_keep": [0.5]},
+        {"quantize": ["dynamic"]},
+    )
+    for narrower in narrowed:
+        assert recipe_params(parse_recipe(search_recipe(**{**wide, **narrower}))) is None, narrower
 
 
 def test_costs_over_the_budget_are_named_with_their_limits():
