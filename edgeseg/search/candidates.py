@@ -9,7 +9,7 @@ do not depend on the weights, so a candidate outside the budget is never trained
 Example::
 
     candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (192, 256), 1.0, "int8")
-    costs = untrained_costs(recipe, candidate)
+    costs = untrained_costs(recipe, candidate, recipe.budget, latency_reference(recipe, recipe.budget))
     over = budget_violations(costs, recipe.budget)
     trial = candidate_recipe(recipe, candidate, "camvid_search-trial-004", epochs=6)
 """
@@ -17,7 +17,7 @@ Example::
 import re
 import shlex
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from edgeseg.errors import EdgesegError
 from edgeseg.files import content_sizes
@@ -87,25 +87,24 @@ def sample_candidate(trial, recipe: Recipe) -> Candidate:
     return candidate_from_params({name: trial.suggest_categorical(name, values) for name, values in choices.items()})
 
 
-def recipe_params(recipe: Recipe) -> dict | None:
-    """The recipe's own model as a point of its search space (trial parameters): its searched model
-    at the data's input size, no channels removed, its quantize mode; None when the space does not
-    hold that point. A search starts from it, so the model a user would train by hand is measured
-    on the same terms as every candidate."""
+def recipe_candidate(recipe: Recipe) -> Candidate:
+    """The recipe's own model as a candidate: its searched model at the data's input size, no
+    channels removed, its quantize mode."""
     spec = getattr(recipe, searched_role(recipe))
-    stages = dict(recipe.stage_items())
     height, width = recipe.data.input_size
-    params = {
-        "input_size": f"{height}x{width}",
-        "arch": spec.arch,
-        "backbone": spec.backbone,
-        "alpha": spec.alpha,
-        "output_stride": spec.output_stride,
-        "channel_keep": 1.0,
-        "quantize": getattr(stages.get("quantize"), "mode", None),
-    }
+    mode = getattr(dict(recipe.stage_items()).get("quantize"), "mode", "")
+    return Candidate(spec.arch, spec.backbone, spec.alpha, spec.output_stride, (height, width), 1.0, mode)
+
+
+def recipe_params(recipe: Recipe) -> dict | None:
+    """The recipe's own model (`recipe_candidate`) as trial parameters of its search space; None when
+    the space does not hold that point. A search starts from it, so the model a user would train by
+    hand is measured on the same terms as every candidate."""
+    own = recipe_candidate(recipe)
+    params = {**asdict(own), "input_size": "{}x{}".format(*own.input_size)}
     choices = space_choices(recipe)
-    return None if spec.minimalistic or any(params[name] not in choices[name] for name in params) else params
+    minimalistic = getattr(recipe, searched_role(recipe)).minimalistic
+    return None if minimalistic or any(params[name] not in choices[name] for name in params) else params
 
 
 def searched_role(recipe: Recipe) -> str:
@@ -171,17 +170,46 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
     return parse_recipe(dumped, source=f"search candidate {candidate.label}")
 
 
-def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) -> dict:
-    """What the candidate costs on the device, from its untrained model: MACs, parameters, file size
-    raw and gzip (in its quantization mode), median latency at the budget's threads (by the
-    interpreter here, or the budget's measure command), and the interpreter's resident memory when
-    the budget limits it."""
-    from edgeseg.measure import random_calibration, untrained_model
-    from edgeseg.profile import profile_model
-    from edgeseg.quantization.converters import convert
-    from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib
+@dataclass(frozen=True)
+class LatencyReference:
+    """A fixed file every candidate is timed beside, alternately in one process, its latency scaled
+    to the reference's first timing: load that comes and goes during a search (one candidate timed
+    alone measured 1.33 to 2.48 ms across a CamVid search) then leaves the candidates' scale alone."""
 
-    role = searched_role(recipe)
+    tflite: bytes
+    latency_ms: float
+    threads: int
+
+    def scaled(self, models: dict[str, bytes]) -> dict[str, float]:
+        """Each file's latency in ms on the reference's scale."""
+        from edgeseg.tflite import alternating_latency
+
+        key = str(self.threads)
+        timed = alternating_latency({**models, REFERENCE: self.tflite}, threads=(self.threads,))
+        factor = self.latency_ms / timed[REFERENCE][key]
+        return {name: timed[name][key] * factor for name in models}
+
+
+REFERENCE = "the recipe's own model, untrained"
+
+
+def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | None = None) -> LatencyReference:
+    """The recipe's own model, untrained and in int8, as the search's `LatencyReference`; timed now
+    unless `latency_ms` (an earlier run's timing of the same file, for a resumed search) is given."""
+    from edgeseg.tflite import TFLiteSegmenter
+
+    _, tflite = untrained_tflite(recipe, replace(recipe_candidate(recipe), quantize="int8"))
+    if latency_ms is None:
+        latency_ms = TFLiteSegmenter(tflite, threads=budget.threads).latency_ms(runs=LATENCY_RUNS)["median_ms"]
+    return LatencyReference(tflite, latency_ms, budget.threads)
+
+
+def untrained_tflite(recipe: Recipe, candidate: Candidate):
+    """The candidate's untrained Keras model and its file in the candidate's quantization mode;
+    CandidateObstacle when its channel target is out of reach."""
+    from edgeseg.measure import random_calibration, untrained_model
+    from edgeseg.quantization.converters import convert
+
     spec = ModelSpec(
         arch=candidate.arch, backbone=candidate.backbone, alpha=candidate.alpha, output_stride=candidate.output_stride
     )
@@ -190,30 +218,37 @@ def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig) 
         model = untrained_model(spec, candidate.input_size, len(recipe.data.classes), recipe.seed, keep)
     except ValueError as error:
         raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
-    tflite = convert(model, candidate.quantize, random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES))
+    return model, convert(model, candidate.quantize, random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES))
+
+
+def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig, reference: LatencyReference | None) -> dict:
+    """What the candidate costs on the device, from its untrained model: MACs, parameters, file size
+    raw and gzip (in its quantization mode), median latency at the budget's threads (the budget's
+    measure command, or else the interpreter here beside `reference`), and the interpreter's
+    resident memory when the budget limits it."""
+    from edgeseg.profile import profile_model
+    from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib
+
+    model, tflite = untrained_tflite(recipe, candidate)
     profile = profile_model(model)
+    TFLiteSegmenter(tflite)  # the file must run in the interpreter, or the candidate is no candidate
     costs = {
-        "role": role,
+        "role": searched_role(recipe),
         "macs": profile["macs"],
         "params": profile["params"],
         **content_sizes(tflite),
-        "latency_ms": measured_latency(tflite, budget),
+        "latency_ms": latencies_together({"candidate": tflite}, budget, reference)[0]["candidate"],
     }
     if budget.peak_memory_kb is not None:
         costs["memory_kib"] = interpreter_memory_kib(tflite)
-    TFLiteSegmenter(tflite)  # the file must run in the interpreter, or the candidate is no candidate
     return costs
 
 
 def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
-    """Median latency in ms at the budget's threads: the interpreter's on this machine, or the last
-    line the budget's measure command prints for the file."""
-    from edgeseg.tflite import TFLiteSegmenter
-
-    if budget.measure_command is None:
-        return TFLiteSegmenter(tflite, threads=budget.threads).latency_ms(runs=LATENCY_RUNS)["median_ms"]
+    """Median latency in ms of the file: the last line the budget's measure command prints for it."""
     import tempfile
 
+    assert budget.measure_command is not None  # callers time on this machine otherwise
     with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
         file.write(tflite)
         file.flush()
@@ -229,18 +264,19 @@ def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
     return float(number.group(1))
 
 
-def latencies_together(models: dict[str, bytes], budget: BudgetConfig) -> tuple[dict[str, float], str]:
-    """Median latency in ms of each file at the budget's threads, and how it was measured: by the
-    interpreter here, the files timed alternately in one process (so load on the machine hits them
-    alike and they compare), or one by one by the budget's measure command."""
+def latencies_together(
+    models: dict[str, bytes], budget: BudgetConfig, reference: LatencyReference | None
+) -> tuple[dict[str, float], str]:
+    """Median latency in ms of each file at the budget's threads, and how it was measured: one by one
+    by the budget's measure command, or by the interpreter here, the files timed alternately in one
+    process beside `reference` and on its scale."""
     if budget.measure_command is not None:
         return {name: measured_latency(content, budget) for name, content in models.items()}, "the budget's measure command"
-    from edgeseg.tflite import alternating_latency
-
-    timed = alternating_latency(models, threads=(budget.threads,))
-    return (
-        {name: by_threads[str(budget.threads)] for name, by_threads in timed.items()},
-        f"the LiteRT interpreter on this machine, {budget.threads} threads, the files timed alternately in one process",
+    if reference is None:
+        raise ValueError("latencies on this machine are measured beside a LatencyReference; none was given")
+    return reference.scaled(models), (
+        f"the LiteRT interpreter on this machine, {budget.threads} threads, the files timed alternately in one process "
+        f"beside {REFERENCE} and scaled to its {reference.latency_ms:.2f} ms"
     )
 
 

@@ -5,7 +5,9 @@ SQLite by default (`runs/<name>-search/study.db`), so a killed search resumes wi
 finished trial, and several workers can share one study through a database URL. The first trial is
 the recipe's own model when the space holds it (`recipe_params`). Each trial:
 
-1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained;
+1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained.
+   Latencies are timed beside one reference file, the recipe's own model untrained, and scaled to
+   its timing at the start of the search (`LatencyReference`), so load on the machine does not move them;
 2. trains it as an ordinary run folder (`trial-NNN/`, with its recipe) on the proxy schedule,
    reporting every epoch's val mIoU to Optuna's median pruner, which stops hopeless trials early;
 3. scores its int8 file in `verify`: the trial's value.
@@ -36,10 +38,12 @@ from edgeseg.recipe.search import default_storage
 from edgeseg.search.candidates import (
     Candidate,
     CandidateObstacle,
+    LatencyReference,
     budget_violations,
     candidate_from_params,
     candidate_recipe,
     latencies_together,
+    latency_reference,
     recipe_params,
     sample_candidate,
     searched_role,
@@ -49,6 +53,7 @@ from edgeseg.search.candidates import (
 from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
 
 log = logging.getLogger("edgeseg")
+REFERENCE_ATTR = "reference_latency_ms"
 
 
 class TrialStopped(Exception):
@@ -88,12 +93,22 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     else:
         log.info("search: the recipe's own model is not a point of the space; every trial is sampled")
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
+    reference = None
+    if budget.measure_command is None:
+        # Resumed: the first run's timing of the same file, so every trial shares one scale.
+        reference = latency_reference(recipe, budget, study.user_attrs.get(REFERENCE_ATTR))
+        study.set_user_attr(REFERENCE_ATTR, reference.latency_ms)
+        log.info(
+            "search: every latency is timed beside the recipe's own model, untrained (%.2f ms at %d threads), on its scale",
+            reference.latency_ms,
+            budget.threads,
+        )
     started, ran = time.perf_counter(), 0
     while (done := _finished(study)) < search.trials:
         _progress(study, done, search.trials, time.perf_counter() - started, ran)
-        _run_trial(study, recipe, search, folder, budget, searched_stage)
+        _run_trial(study, recipe, search, folder, budget, searched_stage, reference)
         ran += 1
-    measured, family, timing = _finalists(study, recipe, search, folder, budget, family)
+    measured, family, timing = _finalists(study, recipe, search, folder, budget, family, reference)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
     if not finalists:
@@ -133,7 +148,15 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     return result
 
 
-def _run_trial(study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, searched_stage: str) -> None:
+def _run_trial(
+    study,
+    recipe: Recipe,
+    search: SearchConfig,
+    folder: Path,
+    budget: BudgetConfig,
+    searched_stage: str,
+    reference: LatencyReference | None,
+) -> None:
     """Asks Optuna for a candidate and tells it the outcome: pruned (outside the budget, or hopeless
     during training), failed (a stage error, recorded; it counts as done), or the int8 val mIoU of
     its proxy training. A trial interrupted (Ctrl-C, SIGTERM) is told failed too, without an error,
@@ -142,7 +165,7 @@ def _run_trial(study, recipe: Recipe, search: SearchConfig, folder: Path, budget
 
     trial = study.ask()
     try:
-        value = _evaluate(trial, recipe, search, folder, budget, searched_stage)
+        value = _evaluate(trial, recipe, search, folder, budget, searched_stage, reference)
     except StageError as error:  # this candidate failed (e.g. a stage missed its target); the others may not
         log.warning("search: trial %d failed: %s", trial.number, error)
         trial.set_user_attr("error", str(error))
@@ -158,7 +181,13 @@ def _run_trial(study, recipe: Recipe, search: SearchConfig, folder: Path, budget
 
 
 def _evaluate(
-    trial, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, searched_stage: str
+    trial,
+    recipe: Recipe,
+    search: SearchConfig,
+    folder: Path,
+    budget: BudgetConfig,
+    searched_stage: str,
+    reference: LatencyReference | None,
 ) -> float | None:
     """The trial's int8 val mIoU after proxy training, or None when it is pruned."""
     from edgeseg.pipeline import run
@@ -187,7 +216,7 @@ def _evaluate(
         trial.set_user_attr("over_budget", [obstacle])
         return None
     try:
-        costs = untrained_costs(recipe, candidate, budget)
+        costs = untrained_costs(recipe, candidate, budget, reference)
     except CandidateObstacle as obstacle_found:
         log.info("search: trial %d, %s: cannot be built (%s)", trial.number, candidate.label, obstacle_found)
         trial.set_user_attr("over_budget", [str(obstacle_found)])
@@ -227,7 +256,13 @@ def _evaluate(
 
 
 def _finalists(
-    study, recipe: Recipe, search: SearchConfig, folder: Path, budget: BudgetConfig, family: list[dict]
+    study,
+    recipe: Recipe,
+    search: SearchConfig,
+    folder: Path,
+    budget: BudgetConfig,
+    family: list[dict],
+    reference: LatencyReference | None,
 ) -> tuple[list[dict], list[dict], str]:
     """The trials on the proxy frontier (int8 mIoU against latency), best first, up to the recipe's
     count, trained with the full schedule and measured again, each with the limits it now exceeds
@@ -258,7 +293,7 @@ def _finalists(
     # One timing for both, which also judges the budget: the naive files make its load the same for all.
     models = {str(row["trial"]): (Path(result.run_dir) / "model.tflite").read_bytes() for row, result in trained}
     models.update({point["label"]: Path(point["model_path"]).read_bytes() for point in family})
-    latencies, timing = latencies_together(models, budget)
+    latencies, timing = latencies_together(models, budget, reference)
     finalists = []
     for row, result in trained:
         verify, export = result.required_record("verify"), result.required_record("export")

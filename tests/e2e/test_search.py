@@ -4,6 +4,7 @@ the finalists, an impossible budget is one line and exit 4, and the frontier hol
 points."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -70,6 +71,7 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
 
     monkeypatch.setattr(study, "untrained_costs", interrupted_at_the_second_candidate)
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 130
+    reference = re.findall(r"timed beside the recipe's own model, untrained \(([0-9.]+) ms", capsys.readouterr().err)
     finished = {path.parent.parent.name: path.stat().st_mtime_ns for path in folder.glob("trial-*/04-export/record.json")}
     monkeypatch.undo()
     # The naive family: a finished trial's int8 file stands in for the naive model; the benchmark's
@@ -79,6 +81,9 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     (tmp_path / "benchmark.json").write_text(json.dumps(naive))
 
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(tmp_path / "benchmark.json")]) == 0
+    assert re.findall(r"timed beside the recipe's own model, untrained \(([0-9.]+) ms", capsys.readouterr().err) == reference, (
+        "resumed on the first run's latency scale"
+    )
     result = json.loads((folder / "search.json").read_text())
     assert [row["trial"] for row in result["trials"]] == [0, 2, 3], "the interrupted trial 1 failed; new ones took its place"
     assert result["trials"][0]["label"] == "minimal mobilenet_v2 a0.35 os32 32x32 int8", "the first trial: the recipe's own model"

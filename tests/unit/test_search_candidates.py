@@ -1,14 +1,20 @@
 """The budget search's pieces that need no training: what the recipe may ask for, the recipe a
 candidate trains with, and how a candidate's costs are judged against the budget."""
 
+import sys
+
 import pytest
 
+from edgeseg.errors import EdgesegError
 from edgeseg.recipe import BudgetConfig, parse_recipe
 from edgeseg.search.candidates import (
     Candidate,
+    LatencyReference,
     budget_violations,
     candidate_from_params,
     candidate_recipe,
+    latencies_together,
+    latency_reference,
     recipe_params,
     stride_obstacle,
 )
@@ -98,3 +104,30 @@ def test_a_candidate_whose_input_is_not_a_multiple_of_its_stride_cannot_be_built
         "input_size [48, 64] is not a multiple of output stride 32"
     )
     assert stride_obstacle(Candidate("minimal", "mobilenet_v2", 0.5, 16, (48, 64), 1.0, "int8")) is None
+
+
+def test_latencies_are_on_the_reference_scale_whatever_the_load_does_to_absolute_times():
+    recipe = parse_recipe(search_recipe())
+    own = latency_reference(recipe, BudgetConfig(threads=1))
+    assert own.latency_ms > 0 and own.threads == 1
+    # The same file, its reference timing said to be 1000x what it is: as if the machine had since
+    # become 1000x faster. Timed beside the reference, the file reads on the reference's scale.
+    slowed = LatencyReference(own.tflite, own.latency_ms * 1000, 1)
+    latencies, how = latencies_together({"same": own.tflite}, BudgetConfig(threads=1), slowed)
+    assert 0.5 < latencies["same"] / slowed.latency_ms < 2
+    assert "timed alternately" in how and f"{slowed.latency_ms:.2f} ms" in how
+
+
+def test_a_budget_measure_command_times_each_file_and_a_bad_one_is_one_line(tmp_path):
+    printer = tmp_path / "bench.py"
+    printer.write_text("import os, sys\nprint('warming up')\nprint(f'{os.path.getsize(sys.argv[1]) / 1000} ms')\n")
+    budget = BudgetConfig(measure_command=f"{sys.executable} {printer} {{model}}")
+    latencies, how = latencies_together({"a": b"x" * 1500, "b": b"x" * 500}, budget, None)
+    assert latencies == {"a": 1.5, "b": 0.5} and how == "the budget's measure command"
+    printer.write_text("print('no number here')\n")
+    with pytest.raises(EdgesegError) as caught:
+        latencies_together({"a": b"x"}, budget, None)
+    assert str(caught.value) == (
+        "budget.measure_command: expected exit 0 and a number of ms as the last line. "
+        "Received: exit 0, last line 'no number here'"
+    )
