@@ -28,6 +28,7 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseg.contract import EXPORTED_FILES
@@ -54,6 +55,18 @@ from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
 
 log = logging.getLogger("edgeseg")
 REFERENCE_ATTR = "reference_latency_ms"
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """What every trial and finalist of one search shares."""
+
+    recipe: Recipe
+    search: SearchConfig
+    budget: BudgetConfig
+    folder: Path
+    searched_stage: str  # the stage that trains the searched model: its epochs go to the pruner
+    reference: LatencyReference | None  # None: the budget's measure command times the files
 
 
 class TrialStopped(Exception):
@@ -103,12 +116,13 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
             reference.latency_ms,
             budget.threads,
         )
+    setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
     started, ran = time.perf_counter(), 0
     while (done := _finished(study)) < search.trials:
         _progress(study, done, search.trials, time.perf_counter() - started, ran)
-        _run_trial(study, recipe, search, folder, budget, searched_stage, reference)
+        _run_trial(study, setup)
         ran += 1
-    measured, family, timing = _finalists(study, recipe, search, folder, budget, family, reference)
+    measured, family, timing = _finalists(study, setup, family)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
     if not finalists:
@@ -148,15 +162,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     return result
 
 
-def _run_trial(
-    study,
-    recipe: Recipe,
-    search: SearchConfig,
-    folder: Path,
-    budget: BudgetConfig,
-    searched_stage: str,
-    reference: LatencyReference | None,
-) -> None:
+def _run_trial(study, setup: SearchSetup) -> None:
     """Asks Optuna for a candidate and tells it the outcome: pruned (outside the budget, or hopeless
     during training), failed (a stage error, recorded; it counts as done), or the int8 val mIoU of
     its proxy training. A trial interrupted (Ctrl-C, SIGTERM) is told failed too, without an error,
@@ -165,7 +171,7 @@ def _run_trial(
 
     trial = study.ask()
     try:
-        value = _evaluate(trial, recipe, search, folder, budget, searched_stage, reference)
+        value = _evaluate(trial, setup)
     except StageError as error:  # this candidate failed (e.g. a stage missed its target); the others may not
         log.warning("search: trial %d failed: %s", trial.number, error)
         trial.set_user_attr("error", str(error))
@@ -180,19 +186,12 @@ def _run_trial(
         study.tell(trial, value)
 
 
-def _evaluate(
-    trial,
-    recipe: Recipe,
-    search: SearchConfig,
-    folder: Path,
-    budget: BudgetConfig,
-    searched_stage: str,
-    reference: LatencyReference | None,
-) -> float | None:
+def _evaluate(trial, setup: SearchSetup) -> float | None:
     """The trial's int8 val mIoU after proxy training, or None when it is pruned."""
     from edgeseg.pipeline import run
     from edgeseg.training import epoch_listener
 
+    recipe, search, folder, budget = setup.recipe, setup.search, setup.folder, setup.budget
     candidate = sample_candidate(trial, recipe)
     trial.set_user_attr("candidate", candidate.as_dict())
     trial.set_user_attr("label", candidate.label)
@@ -216,7 +215,7 @@ def _evaluate(
         trial.set_user_attr("over_budget", [obstacle])
         return None
     try:
-        costs = untrained_costs(recipe, candidate, budget, reference)
+        costs = untrained_costs(recipe, candidate, budget, setup.reference)
     except CandidateObstacle as obstacle_found:
         log.info("search: trial %d, %s: cannot be built (%s)", trial.number, candidate.label, obstacle_found)
         trial.set_user_attr("over_budget", [str(obstacle_found)])
@@ -237,7 +236,7 @@ def _evaluate(
     )
 
     def report(stage: str, epoch: int, miou: float) -> None:
-        if stage.endswith(searched_stage):
+        if stage.endswith(setup.searched_stage):
             trial.report(miou, epoch)
             if trial.should_prune():
                 raise TrialStopped(f"val mIoU {miou:.4f} at epoch {epoch}")
@@ -255,21 +254,14 @@ def _evaluate(
     return miou
 
 
-def _finalists(
-    study,
-    recipe: Recipe,
-    search: SearchConfig,
-    folder: Path,
-    budget: BudgetConfig,
-    family: list[dict],
-    reference: LatencyReference | None,
-) -> tuple[list[dict], list[dict], str]:
+def _finalists(study, setup: SearchSetup, family: list[dict]) -> tuple[list[dict], list[dict], str]:
     """The trials on the proxy frontier (int8 mIoU against latency), best first, up to the recipe's
     count, trained with the full schedule and measured again, each with the limits it now exceeds
     (`over_budget`, min_miou included); the naive `family` with its files' latencies measured with
     the finalists' (one process, timed alternately); and how the latencies were measured."""
     from edgeseg.pipeline import run
 
+    recipe, search, folder, budget = setup.recipe, setup.search, setup.folder, setup.budget
     front = sorted(pareto_front(_trial_rows(study, completed_only=True), "latency_ms"), key=lambda row: -row["int8_miou"])
     trained = []
     for row in front[: search.finalists]:
@@ -293,7 +285,7 @@ def _finalists(
     # One timing for both, which also judges the budget: the naive files make its load the same for all.
     models = {str(row["trial"]): (Path(result.run_dir) / "model.tflite").read_bytes() for row, result in trained}
     models.update({point["label"]: Path(point["model_path"]).read_bytes() for point in family})
-    latencies, timing = latencies_together(models, budget, reference)
+    latencies, timing = latencies_together(models, budget, setup.reference)
     finalists = []
     for row, result in trained:
         verify, export = result.required_record("verify"), result.required_record("export")
