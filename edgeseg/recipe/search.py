@@ -19,6 +19,12 @@ class BudgetConfig(Section):
     latency_ms: float | None = Field(
         None, gt=0, description="median interpreter latency at `threads`, measured on this machine (or by `measure_command`)"
     )
+    latency_vs_recipe: float | None = Field(
+        None,
+        gt=0,
+        description="median latency at most this multiple of the recipe's own model's (its searched model "
+        "unpruned, untrained), timed with it: 1.0 is 'no slower than the model I would train by hand', on any machine",
+    )
     threads: int = Field(2, ge=1, description="interpreter threads the latency is measured at")
     measure_command: str | None = Field(
         None,

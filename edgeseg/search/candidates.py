@@ -172,36 +172,34 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
 
 @dataclass(frozen=True)
 class LatencyReference:
-    """A fixed file every candidate is timed beside, alternately in one process, its latency scaled
-    to the reference's first timing: load that comes and goes during a search (one candidate timed
-    alone measured 1.33 to 2.48 ms across a CamVid search) then leaves the candidates' scale alone."""
+    """The recipe's own model, untrained (`latency_reference`), which every latency of a search is
+    measured against. On this machine each file is timed alternately with it in one process and
+    scaled to its first timing: load that comes and goes during a search (one candidate timed alone
+    read 1.33 to 2.48 ms across a CamVid search) then leaves the scale alone. `budget.latency_vs_recipe`
+    is a limit on the ratio to it."""
 
     tflite: bytes
     latency_ms: float
-    threads: int
-
-    def scaled(self, models: dict[str, bytes]) -> dict[str, float]:
-        """Each file's latency in ms on the reference's scale."""
-        from edgeseg.tflite import alternating_latency
-
-        key = str(self.threads)
-        timed = alternating_latency({**models, REFERENCE: self.tflite}, threads=(self.threads,))
-        factor = self.latency_ms / timed[REFERENCE][key]
-        return {name: timed[name][key] * factor for name in models}
+    label: str
 
 
 REFERENCE = "the recipe's own model, untrained"
 
 
 def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | None = None) -> LatencyReference:
-    """The recipe's own model, untrained and in int8, as the search's `LatencyReference`; timed now
-    unless `latency_ms` (an earlier run's timing of the same file, for a resumed search) is given."""
+    """The recipe's own model, untrained, in its quantize mode (int8 for `auto`), timed now by the
+    interpreter at the budget's threads or by its measure command, unless `latency_ms` (an earlier
+    run's timing of the same file, for a resumed search) is given."""
     from edgeseg.tflite import TFLiteSegmenter
 
-    _, tflite = untrained_tflite(recipe, replace(recipe_candidate(recipe), quantize="int8"))
-    if latency_ms is None:
+    own = recipe_candidate(recipe)
+    own = replace(own, quantize="int8" if own.quantize in ("auto", "") else own.quantize)
+    _, tflite = untrained_tflite(recipe, own)
+    if latency_ms is None and budget.measure_command is not None:
+        latency_ms = measured_latency(tflite, budget)
+    elif latency_ms is None:
         latency_ms = TFLiteSegmenter(tflite, threads=budget.threads).latency_ms(runs=LATENCY_RUNS)["median_ms"]
-    return LatencyReference(tflite, latency_ms, budget.threads)
+    return LatencyReference(tflite, latency_ms, own.label)
 
 
 def untrained_tflite(recipe: Recipe, candidate: Candidate):
@@ -221,11 +219,11 @@ def untrained_tflite(recipe: Recipe, candidate: Candidate):
     return model, convert(model, candidate.quantize, random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES))
 
 
-def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig, reference: LatencyReference | None) -> dict:
+def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig, reference: LatencyReference) -> dict:
     """What the candidate costs on the device, from its untrained model: MACs, parameters, file size
-    raw and gzip (in its quantization mode), median latency at the budget's threads (the budget's
-    measure command, or else the interpreter here beside `reference`), and the interpreter's
-    resident memory when the budget limits it."""
+    raw and gzip (in its quantization mode), median latency at the budget's threads (by the budget's
+    measure command, or else the interpreter here beside `reference`) in ms and as a multiple of the
+    reference's, and the interpreter's resident memory when the budget limits it."""
     from edgeseg.profile import profile_model
     from edgeseg.tflite import TFLiteSegmenter, interpreter_memory_kib
 
@@ -237,11 +235,16 @@ def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig, 
         "macs": profile["macs"],
         "params": profile["params"],
         **content_sizes(tflite),
-        "latency_ms": latencies_together({"candidate": tflite}, budget, reference)[0]["candidate"],
+        **latency_costs(latencies_together({"candidate": tflite}, budget, reference)[0]["candidate"], reference),
     }
     if budget.peak_memory_kb is not None:
         costs["memory_kib"] = interpreter_memory_kib(tflite)
     return costs
+
+
+def latency_costs(latency_ms: float, reference: LatencyReference) -> dict:
+    """A file's latency in ms and as a multiple of the reference's."""
+    return {"latency_ms": latency_ms, "latency_vs_recipe": latency_ms / reference.latency_ms}
 
 
 def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
@@ -265,18 +268,21 @@ def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
 
 
 def latencies_together(
-    models: dict[str, bytes], budget: BudgetConfig, reference: LatencyReference | None
+    models: dict[str, bytes], budget: BudgetConfig, reference: LatencyReference
 ) -> tuple[dict[str, float], str]:
     """Median latency in ms of each file at the budget's threads, and how it was measured: one by one
     by the budget's measure command, or by the interpreter here, the files timed alternately in one
-    process beside `reference` and on its scale."""
+    process with the reference and scaled to its first timing."""
     if budget.measure_command is not None:
         return {name: measured_latency(content, budget) for name, content in models.items()}, "the budget's measure command"
-    if reference is None:
-        raise ValueError("latencies on this machine are measured beside a LatencyReference; none was given")
-    return reference.scaled(models), (
+    from edgeseg.tflite import alternating_latency
+
+    key = str(budget.threads)
+    timed = alternating_latency({**models, REFERENCE: reference.tflite}, threads=(budget.threads,))
+    factor = reference.latency_ms / timed[REFERENCE][key]
+    return {name: timed[name][key] * factor for name in models}, (
         f"the LiteRT interpreter on this machine, {budget.threads} threads, the files timed alternately in one process "
-        f"beside {REFERENCE} and scaled to its {reference.latency_ms:.2f} ms"
+        f"with {REFERENCE} and scaled to its {reference.latency_ms:.2f} ms"
     )
 
 
@@ -284,6 +290,7 @@ def budget_violations(costs: dict, budget: BudgetConfig) -> list[str]:
     """One phrase per limit the costs exceed, e.g. "latency 2.41 ms > 2.0"."""
     limits = [
         ("latency", costs["latency_ms"], budget.latency_ms, "ms"),
+        ("latency", costs.get("latency_vs_recipe"), budget.latency_vs_recipe, "x the recipe's own model"),
         ("size", costs["bytes"] / 1024, budget.size_kb, "KiB"),
         ("gzip", costs["gzip_bytes"] / 1024, budget.gzip_kb, "KiB"),
         ("MACs", costs["macs"], budget.macs, ""),

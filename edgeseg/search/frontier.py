@@ -121,14 +121,20 @@ def plot_frontier(result: dict, path: Path) -> Path:
 
 def search_markdown(result: dict) -> str:
     """search.md: the chosen model, the finalists, the frontier, every trial."""
-    chosen, threads = result["chosen"], str(result["budget"]["threads"])
+    chosen, threads, reference = result["chosen"], str(result["budget"]["threads"]), result["reference"]
+
+    def latency(ms: float) -> str:
+        return f"{ms:.2f} ms ({ms / reference['latency_ms']:.2f}x)"
+
     limits = ", ".join(f"{key} {value}" for key, value in result["budget"].items() if value is not None and key != "threads")
     lines = [
         f"# Search `{result['recipe']}`",
         "",
         f"Budget: {limits or 'none'} (latency at {threads} threads).",
         "",
-        f"Chosen: **{chosen['label']}**: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "
+        f"Latencies as a multiple (x) of the recipe's own model's, untrained: {reference['label']}.",
+        "",
+        f"Chosen: **{chosen['label']}**: int8 val mIoU {chosen['int8_miou']:.4f}, {latency(chosen['latency_ms'])}, "
         f"{chosen['bytes'] / 1024:.1f} KiB (exported beside this file; its run: `{chosen['run_dir']}`).",
         "",
         "![frontier](frontier.png)",
@@ -142,7 +148,7 @@ def search_markdown(result: dict) -> str:
     ]
     lines += [
         f"| {row['trial']} | {row['label']} | {row['int8_miou']:.4f} | {row['proxy_int8_miou']:.4f} | "
-        f"{row['latency_ms']:.2f} ms | {row['bytes'] / 1024:.1f} KiB |"
+        f"{latency(row['latency_ms'])} | {row['bytes'] / 1024:.1f} KiB |"
         for row in result["finalists"]
     ]
     for axis, title in (("latency_ms", "latency"), ("bytes", "size")):
@@ -160,7 +166,7 @@ def search_markdown(result: dict) -> str:
             "|---|---|---|---|",
         ]
         lines += [
-            f"| {row['label']} | {row['int8_miou']:.4f} | {row['latency_ms']:.2f} ms | {row['bytes'] / 1024:.1f} KiB |"
+            f"| {row['label']} | {row['int8_miou']:.4f} | {latency(row['latency_ms'])} | {row['bytes'] / 1024:.1f} KiB |"
             for row in result["naive"]
         ]
     lines += [
@@ -177,7 +183,7 @@ def search_markdown(result: dict) -> str:
             else ("over budget: " + ", ".join(row["over_budget"]) if row.get("over_budget") else "stopped early")
         )
         miou = "" if row["int8_miou"] is None else f"{row['int8_miou']:.4f}"
-        latency = "" if row["latency_ms"] is None else f"{row['latency_ms']:.2f} ms"
+        timed = "" if row["latency_ms"] is None else latency(row["latency_ms"])
         size = "" if row["bytes"] is None else f"{row['bytes'] / 1024:.1f} KiB"
-        lines.append(f"| {row['trial']} | {row['label']} | {outcome} | {miou} | {latency} | {size} |")
+        lines.append(f"| {row['trial']} | {row['label']} | {outcome} | {miou} | {timed} | {size} |")
     return "\n".join(lines) + "\n"

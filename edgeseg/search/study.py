@@ -6,8 +6,9 @@ finished trial, and several workers can share one study through a database URL. 
 the recipe's own model when the space holds it (`recipe_params`). Each trial:
 
 1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained.
-   Latencies are timed beside one reference file, the recipe's own model untrained, and scaled to
-   its timing at the start of the search (`LatencyReference`), so load on the machine does not move them;
+   Latencies are measured against one reference file, the recipe's own model untrained
+   (`LatencyReference`): on this machine timed alternately with it and scaled to its timing at the
+   start of the search, so load on the machine does not move them;
 2. trains it as an ordinary run folder (`trial-NNN/`, with its recipe) on the proxy schedule,
    reporting every epoch's val mIoU to Optuna's median pruner, which stops hopeless trials early;
 3. scores its int8 file in `verify`: the trial's value.
@@ -44,6 +45,7 @@ from edgeseg.search.candidates import (
     candidate_from_params,
     candidate_recipe,
     latencies_together,
+    latency_costs,
     latency_reference,
     recipe_params,
     sample_candidate,
@@ -66,7 +68,7 @@ class SearchSetup:
     budget: BudgetConfig
     folder: Path
     searched_stage: str  # the stage that trains the searched model: its epochs go to the pruner
-    reference: LatencyReference | None  # None: the budget's measure command times the files
+    reference: LatencyReference
 
 
 class TrialStopped(Exception):
@@ -106,16 +108,15 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     else:
         log.info("search: the recipe's own model is not a point of the space; every trial is sampled")
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
-    reference = None
-    if budget.measure_command is None:
-        # Resumed: the first run's timing of the same file, so every trial shares one scale.
-        reference = latency_reference(recipe, budget, study.user_attrs.get(REFERENCE_ATTR))
-        study.set_user_attr(REFERENCE_ATTR, reference.latency_ms)
-        log.info(
-            "search: every latency is timed beside the recipe's own model, untrained (%.2f ms at %d threads), on its scale",
-            reference.latency_ms,
-            budget.threads,
-        )
+    # Resumed: the first run's timing of the same file, so every trial shares one scale.
+    reference = latency_reference(recipe, budget, study.user_attrs.get(REFERENCE_ATTR))
+    study.set_user_attr(REFERENCE_ATTR, reference.latency_ms)
+    log.info(
+        "search: latencies are measured against the recipe's own model, untrained, %s: %.2f ms at %d threads",
+        reference.label,
+        reference.latency_ms,
+        budget.threads,
+    )
     setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
     started, ran = time.perf_counter(), 0
     while (done := _finished(study)) < search.trials:
@@ -146,6 +147,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
         "frontier": {axis: pareto_front(finalists, axis) for axis in ("latency_ms", "bytes")},
         "naive": family,
         "latency_timing": timing,
+        "reference": {"label": reference.label, "latency_ms": reference.latency_ms},
         "seconds": round(time.perf_counter() - started, 1),
     }
     result["plots"] = [str(plot_frontier(result, folder / "frontier.png").relative_to(folder))]
@@ -293,7 +295,7 @@ def _finalists(study, setup: SearchSetup, family: list[dict]) -> tuple[list[dict
             **row["costs"],
             "bytes": export["bytes"],
             "gzip_bytes": export["gzip_bytes"],
-            "latency_ms": latencies[str(row["trial"])],
+            **latency_costs(latencies[str(row["trial"])], setup.reference),
         }
         over = budget_violations(measured, budget)
         miou = verify["quantized"]["miou"]

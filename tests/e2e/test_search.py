@@ -20,6 +20,7 @@ from tests.helpers import tiny_recipe_dict, write_yaml
 # them): minimal a0.35 433-437 KiB (output stride 32/16; 438.9 KiB exported, trained, with metadata),
 # LR-ASPP a0.35 471-475 KiB; so only minimal fits.
 SIZE_BUDGET_KB = 455
+REFERENCE_LOG = r"measured against the recipe's own model, untrained, [^:]*: ([0-9.]+) ms"
 
 
 def search_recipe(trials: int, size_kb: float = SIZE_BUDGET_KB) -> dict:
@@ -71,7 +72,8 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
 
     monkeypatch.setattr(study, "untrained_costs", interrupted_at_the_second_candidate)
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs")]) == 130
-    reference = re.findall(r"timed beside the recipe's own model, untrained \(([0-9.]+) ms", capsys.readouterr().err)
+    reference = re.findall(REFERENCE_LOG, capsys.readouterr().err)
+    assert len(reference) == 1
     finished = {path.parent.parent.name: path.stat().st_mtime_ns for path in folder.glob("trial-*/04-export/record.json")}
     monkeypatch.undo()
     # The naive family: a finished trial's int8 file stands in for the naive model; the benchmark's
@@ -81,9 +83,7 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     (tmp_path / "benchmark.json").write_text(json.dumps(naive))
 
     assert main(["search", str(path), "--runs_dir", str(tmp_path / "runs"), "--naive", str(tmp_path / "benchmark.json")]) == 0
-    assert re.findall(r"timed beside the recipe's own model, untrained \(([0-9.]+) ms", capsys.readouterr().err) == reference, (
-        "resumed on the first run's latency scale"
-    )
+    assert re.findall(REFERENCE_LOG, capsys.readouterr().err) == reference, "resumed on the first run's latency scale"
     result = json.loads((folder / "search.json").read_text())
     assert [row["trial"] for row in result["trials"]] == [0, 2, 3], "the interrupted trial 1 failed; new ones took its place"
     assert result["trials"][0]["label"] == "minimal mobilenet_v2 a0.35 os32 32x32 int8", "the first trial: the recipe's own model"
@@ -151,6 +151,14 @@ def test_a_budget_nothing_meets_names_the_closest_candidates_and_exits_4(tmp_pat
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
     assert len(errors) == 1 and "no candidate meets the budget; the closest:" in errors[0] and "size" in errors[0]
     assert not list((tmp_path / "runs" / "tiny_search-search").glob("trial-*")), "over budget: nothing was trained"
+
+
+def test_a_latency_budget_relative_to_the_recipe_own_model_is_judged_on_its_scale(tmp_path, capsys):
+    recipe = search_recipe(trials=2, size_kb=10_000)
+    recipe["budget"] = {"latency_vs_recipe": 0.01}
+    assert main(["search", str(write_yaml(tmp_path / "search.yaml", recipe)), "--runs_dir", str(tmp_path / "runs")]) == 4
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(errors) == 1 and "x the recipe's own model > 0.01" in errors[0], errors
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -93,10 +93,14 @@ def test_the_recipe_own_model_is_a_point_of_the_space_only_when_the_space_holds_
 
 
 def test_costs_over_the_budget_are_named_with_their_limits():
-    budget = BudgetConfig(latency_ms=2.0, size_kb=400, macs=1e6)
-    costs = {"latency_ms": 2.41, "bytes": 300 * 1024, "gzip_bytes": 100 * 1024, "macs": 2e6}
-    assert budget_violations(costs, budget) == ["latency 2.41 ms > 2", "MACs 2,000,000.00 > 1e+06"]
-    assert budget_violations({**costs, "latency_ms": 1.0, "macs": 1e5}, budget) == []
+    budget = BudgetConfig(latency_ms=2.0, latency_vs_recipe=1.0, size_kb=400, macs=1e6)
+    costs = {"latency_ms": 2.41, "latency_vs_recipe": 1.2, "bytes": 300 * 1024, "gzip_bytes": 100 * 1024, "macs": 2e6}
+    assert budget_violations(costs, budget) == [
+        "latency 2.41 ms > 2",
+        "latency 1.20 x the recipe's own model > 1",
+        "MACs 2,000,000.00 > 1e+06",
+    ]
+    assert budget_violations({**costs, "latency_ms": 1.0, "latency_vs_recipe": 0.9, "macs": 1e5}, budget) == []
 
 
 def test_a_candidate_whose_input_is_not_a_multiple_of_its_stride_cannot_be_built():
@@ -109,10 +113,10 @@ def test_a_candidate_whose_input_is_not_a_multiple_of_its_stride_cannot_be_built
 def test_latencies_are_on_the_reference_scale_whatever_the_load_does_to_absolute_times():
     recipe = parse_recipe(search_recipe())
     own = latency_reference(recipe, BudgetConfig(threads=1))
-    assert own.latency_ms > 0 and own.threads == 1
+    assert own.latency_ms > 0 and own.label == "lraspp mobilenet_v2 a0.35 os16 32x32 int8", "the recipe's student"
     # The same file, its reference timing said to be 1000x what it is: as if the machine had since
-    # become 1000x faster. Timed beside the reference, the file reads on the reference's scale.
-    slowed = LatencyReference(own.tflite, own.latency_ms * 1000, 1)
+    # become 1000x faster. Timed with the reference, the file reads on the reference's scale.
+    slowed = LatencyReference(own.tflite, own.latency_ms * 1000, own.label)
     latencies, how = latencies_together({"same": own.tflite}, BudgetConfig(threads=1), slowed)
     assert 0.5 < latencies["same"] / slowed.latency_ms < 2
     assert "timed alternately" in how and f"{slowed.latency_ms:.2f} ms" in how
@@ -122,11 +126,12 @@ def test_a_budget_measure_command_times_each_file_and_a_bad_one_is_one_line(tmp_
     printer = tmp_path / "bench.py"
     printer.write_text("import os, sys\nprint('warming up')\nprint(f'{os.path.getsize(sys.argv[1]) / 1000} ms')\n")
     budget = BudgetConfig(measure_command=f"{sys.executable} {printer} {{model}}")
-    latencies, how = latencies_together({"a": b"x" * 1500, "b": b"x" * 500}, budget, None)
+    reference = LatencyReference(b"", 1.0, "not timed: the command times each file")
+    latencies, how = latencies_together({"a": b"x" * 1500, "b": b"x" * 500}, budget, reference)
     assert latencies == {"a": 1.5, "b": 0.5} and how == "the budget's measure command"
     printer.write_text("print('no number here')\n")
     with pytest.raises(EdgesegError) as caught:
-        latencies_together({"a": b"x"}, budget, None)
+        latencies_together({"a": b"x"}, budget, reference)
     assert str(caught.value) == (
         "budget.measure_command: expected exit 0 and a number of ms as the last line. "
         "Received: exit 0, last line 'no number here'"
