@@ -98,6 +98,13 @@ def benchmark_arms(
 ) -> dict[str, Recipe]:
     """The arms `run_benchmark` runs, by name: the naive arm and the family's, made from `naive_from`
     or else the first recipe, then the recipes themselves."""
+    if naive_from is not None and not (naive or family):
+        raise RecipeError("benchmark: --naive-from names the naive arms' recipe, but no naive arm is asked for (--no-naive)")
+    if naive_from is not None and naive_from.data != recipes[0].data:
+        raise RecipeError(
+            f"benchmark: the naive arms' recipe {naive_from.name!r} must have the data section of {recipes[0].name!r}, "
+            "so that every arm trains and scores on the same images"
+        )
     naive_source = naive_from or recipes[0]
     arms = {NAIVE: naive_recipe(naive_source)} if naive else {}
     arms.update({f"{NAIVE}-{model}": family_member(naive_source, model) for model in family})
@@ -156,6 +163,7 @@ def run_benchmark(
     arm_summaries = {arm: summarize(list(runs.values())) for arm, runs in per_seed.items()}
     benchmark: dict = {
         "recipes": [recipe.name for recipe in recipes],
+        "naive_from": (naive_from or recipes[0]).name,
         "seeds": list(seeds),
         "classes": list(recipes[0].data.classes),
         "threads": [str(count) for count in threads],

@@ -9,7 +9,8 @@ from --naive-from's when the recipes have no distill stage (a model trained alon
 --family adds naive arms of other zoo models (arch-alpha or arch-alpha-osN), the naive family
 `edgeseg search --naive` draws against its frontier. Each
 arm and seed is a run folder <runs-dir>/<recipe name>-s<seed> (the naive arm's recipe is named
-<first recipe>-naive, a family member's <first recipe>-naive-<model>); a killed benchmark resumes where it stopped.
+<R>-naive, a family member's <R>-naive-<model>, R being the --naive-from recipe or else the first);
+a killed benchmark resumes where it stopped.
 Writes <runs-dir>/<first recipe>-benchmark/benchmark.json and benchmark.md and prints the tables.
 See docs/BENCHMARKS.md for the rule a difference must pass.
 """

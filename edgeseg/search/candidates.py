@@ -17,7 +17,7 @@ Example::
 import re
 import shlex
 import subprocess
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 from edgeseg.errors import EdgesegError
 from edgeseg.files import content_sizes
@@ -56,6 +56,17 @@ class Candidate:
     def as_dict(self) -> dict:
         return {**asdict(self), "input_size": list(self.input_size)}
 
+    @classmethod
+    def from_dict(cls, fields: dict) -> "Candidate":
+        """The candidate `as_dict` wrote (a trial's record)."""
+        return cls(**{**fields, "input_size": tuple(fields["input_size"])})
+
+
+def size_text(size) -> str:
+    """An input size [height, width] as a trial parameter: `HxW`."""
+    height, width = size
+    return f"{height}x{width}"
+
 
 def space_choices(recipe: Recipe) -> dict[str, list]:
     """The recipe's search space as Optuna's categorical choices, by parameter name (input sizes as
@@ -65,7 +76,7 @@ def space_choices(recipe: Recipe) -> dict[str, list]:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     sizes = [tuple(size) for size in space.input_size] or [tuple(recipe.data.input_size)]
     return {
-        "input_size": [f"{height}x{width}" for height, width in sizes],
+        "input_size": [size_text(size) for size in sizes],
         "arch": list(space.arch),
         "backbone": list(space.backbone),
         "alpha": list(space.alpha),
@@ -78,7 +89,7 @@ def space_choices(recipe: Recipe) -> dict[str, list]:
 def candidate_from_params(params: dict) -> Candidate:
     """The candidate a trial's parameters (`space_choices`' names) describe."""
     height, width = (int(side) for side in params["input_size"].split("x"))
-    return Candidate(**{**params, "input_size": (height, width)})
+    return Candidate.from_dict({**params, "input_size": (height, width)})
 
 
 def sample_candidate(trial, recipe: Recipe) -> Candidate:
@@ -89,19 +100,21 @@ def sample_candidate(trial, recipe: Recipe) -> Candidate:
 
 def recipe_candidate(recipe: Recipe) -> Candidate:
     """The recipe's own model as a candidate: its searched model at the data's input size, no
-    channels removed, its quantize mode."""
+    channels removed, its quantize mode (`auto` starts from int8, so int8)."""
     spec = getattr(recipe, searched_role(recipe))
     height, width = recipe.data.input_size
-    mode = getattr(dict(recipe.stage_items()).get("quantize"), "mode", "")
-    return Candidate(spec.arch, spec.backbone, spec.alpha, spec.output_stride, (height, width), 1.0, mode)
+    mode = getattr(dict(recipe.stage_items()).get("quantize"), "mode", "int8")
+    return Candidate(
+        spec.arch, spec.backbone, spec.alpha, spec.output_stride, (height, width), 1.0, "int8" if mode == "auto" else mode
+    )
 
 
 def recipe_params(recipe: Recipe) -> dict | None:
     """The recipe's own model (`recipe_candidate`) as trial parameters of its search space; None when
-    the space does not hold that point. A search starts from it, so the model a user would train by
-    hand is measured on the same terms as every candidate."""
+    the space does not hold that point (a minimalistic MobileNetV3 is never one). A search starts
+    from it, so the model a user would train by hand is measured on the same terms as every candidate."""
     own = recipe_candidate(recipe)
-    params = {**asdict(own), "input_size": "{}x{}".format(*own.input_size)}
+    params = {**asdict(own), "input_size": size_text(own.input_size)}
     choices = space_choices(recipe)
     minimalistic = getattr(recipe, searched_role(recipe)).minimalistic
     return None if minimalistic or any(params[name] not in choices[name] for name in params) else params
@@ -174,27 +187,26 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
 class LatencyReference:
     """The recipe's own model, untrained (`latency_reference`), which every latency of a search is
     measured against. On this machine each file is timed alternately with it in one process and
-    scaled to its first timing: load that comes and goes during a search (one candidate timed alone
-    read 1.33 to 2.48 ms across a CamVid search) then leaves the scale alone. `budget.latency_vs_recipe`
-    is a limit on the ratio to it."""
+    scaled to its first timing, so load that comes and goes during an hour of training moves the
+    file and the reference alike and leaves the scale alone (the absolute figures carry the error
+    of that one first timing; the ratios do not). `budget.latency_vs_recipe` limits the ratio."""
 
     tflite: bytes
     latency_ms: float
     label: str
 
 
-REFERENCE = "the recipe's own model, untrained"
+REFERENCE_NAME = "the recipe's own model, untrained"
 
 
 def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | None = None) -> LatencyReference:
-    """The recipe's own model, untrained, in its quantize mode (int8 for `auto`), timed now by the
-    interpreter at the budget's threads or by its measure command, unless `latency_ms` (an earlier
-    run's timing of the same file, for a resumed search) is given."""
+    """The recipe's own model, untrained, in its quantize mode, timed now by the interpreter at the
+    budget's threads or by its measure command, unless `latency_ms` (an earlier run's timing of the
+    same file, for a resumed search) is given."""
     from edgeseg.tflite import TFLiteSegmenter
 
     own = recipe_candidate(recipe)
-    own = replace(own, quantize="int8" if own.quantize in ("auto", "") else own.quantize)
-    _, tflite = untrained_tflite(recipe, own)
+    _, tflite = untrained_tflite(recipe, own, getattr(recipe, searched_role(recipe)).minimalistic)
     if latency_ms is None and budget.measure_command is not None:
         latency_ms = measured_latency(tflite, budget)
     elif latency_ms is None:
@@ -202,14 +214,19 @@ def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | 
     return LatencyReference(tflite, latency_ms, own.label)
 
 
-def untrained_tflite(recipe: Recipe, candidate: Candidate):
+def untrained_tflite(recipe: Recipe, candidate: Candidate, minimalistic: bool = False):
     """The candidate's untrained Keras model and its file in the candidate's quantization mode;
-    CandidateObstacle when its channel target is out of reach."""
+    CandidateObstacle when its channel target is out of reach. `minimalistic`: the recipe's own
+    MobileNetV3 variant, which candidates are not."""
     from edgeseg.measure import random_calibration, untrained_model
     from edgeseg.quantization.converters import convert
 
     spec = ModelSpec(
-        arch=candidate.arch, backbone=candidate.backbone, alpha=candidate.alpha, output_stride=candidate.output_stride
+        arch=candidate.arch,
+        backbone=candidate.backbone,
+        alpha=candidate.alpha,
+        output_stride=candidate.output_stride,
+        minimalistic=minimalistic,
     )
     keep = candidate.channel_keep if candidate.channel_keep < 1 else None
     try:
@@ -251,7 +268,8 @@ def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
     """Median latency in ms of the file: the last line the budget's measure command prints for it."""
     import tempfile
 
-    assert budget.measure_command is not None  # callers time on this machine otherwise
+    if budget.measure_command is None:
+        raise ValueError("measured_latency needs budget.measure_command")
     with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
         file.write(tflite)
         file.flush()
@@ -262,7 +280,8 @@ def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
     if done.returncode != 0 or number is None:
         raise EdgesegError(
             f"budget.measure_command: expected exit 0 and a number of ms as the last line. Received: exit "
-            f"{done.returncode}, last line {lines[-1] if lines else ''!r}"
+            f"{done.returncode}, last line {lines[-1] if lines else ''!r} from {' '.join(command)!r}"
+            + (f", stderr {done.stderr.strip().splitlines()[-1]!r}" if done.stderr.strip() else "")
         )
     return float(number.group(1))
 
@@ -277,12 +296,14 @@ def latencies_together(
         return {name: measured_latency(content, budget) for name, content in models.items()}, "the budget's measure command"
     from edgeseg.tflite import alternating_latency
 
+    if REFERENCE_NAME in models:
+        raise ValueError(f"a file to time is named {REFERENCE_NAME!r}, the reference's name")
     key = str(budget.threads)
-    timed = alternating_latency({**models, REFERENCE: reference.tflite}, threads=(budget.threads,))
-    factor = reference.latency_ms / timed[REFERENCE][key]
+    timed = alternating_latency({**models, REFERENCE_NAME: reference.tflite}, threads=(budget.threads,))
+    factor = reference.latency_ms / timed[REFERENCE_NAME][key]
     return {name: timed[name][key] * factor for name in models}, (
         f"the LiteRT interpreter on this machine, {budget.threads} threads, the files timed alternately in one process "
-        f"with {REFERENCE} and scaled to its {reference.latency_ms:.2f} ms"
+        f"with {REFERENCE_NAME} and scaled to its {reference.latency_ms:.2f} ms"
     )
 
 
@@ -290,7 +311,7 @@ def budget_violations(costs: dict, budget: BudgetConfig) -> list[str]:
     """One phrase per limit the costs exceed, e.g. "latency 2.41 ms > 2.0"."""
     limits = [
         ("latency", costs["latency_ms"], budget.latency_ms, "ms"),
-        ("latency", costs.get("latency_vs_recipe"), budget.latency_vs_recipe, "x the recipe's own model"),
+        ("latency_vs_recipe", costs.get("latency_vs_recipe"), budget.latency_vs_recipe, ""),
         ("size", costs["bytes"] / 1024, budget.size_kb, "KiB"),
         ("gzip", costs["gzip_bytes"] / 1024, budget.gzip_kb, "KiB"),
         ("MACs", costs["macs"], budget.macs, ""),

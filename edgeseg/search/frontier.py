@@ -59,6 +59,15 @@ def _coordinates(rows: list[dict], axis: str, scale: float) -> tuple[list[float]
     return [row[axis] * scale for row in rows], [row["int8_miou"] for row in rows]
 
 
+def _latency_limit(result: dict) -> float | None:
+    """The budget's latency limit in ms: `latency_ms`, or `latency_vs_recipe` times the reference's, the lower."""
+    budget = result["budget"]
+    limits = [budget["latency_ms"]]
+    if budget.get("latency_vs_recipe") is not None:
+        limits.append(budget["latency_vs_recipe"] * result["reference"]["latency_ms"])
+    return min((limit for limit in limits if limit is not None), default=None)
+
+
 def plot_frontier(result: dict, path: Path) -> Path:
     """mIoU vs latency and mIoU vs size: every trained trial (proxy schedule), the finalists (full
     schedule), each frontier, the naive family (`result["naive"]`), and the chosen model."""
@@ -104,7 +113,7 @@ def plot_frontier(result: dict, path: Path) -> Path:
                 )
         chosen = result["chosen"]
         plot.scatter([chosen[axis] * scale], [chosen["int8_miou"]], marker="*", s=220, color="tab:red", label="chosen", zorder=5)
-        limit = result["budget"]["latency_ms"] if axis == "latency_ms" else result["budget"]["size_kb"]
+        limit = result["budget"]["size_kb"] if axis == "bytes" else _latency_limit(result)
         if limit is not None:
             plot.axvline(limit, color="tab:red", linestyle=":", label="budget")
         plot.set_xlabel(title)

@@ -3,7 +3,7 @@
 Optuna samples candidates from the recipe's space (TPE, seeded by the recipe) in a study stored in
 SQLite by default (`runs/<name>-search/study.db`), so a killed search resumes without repeating a
 finished trial, and several workers can share one study through a database URL. The first trial is
-the recipe's own model when the space holds it (`recipe_params`). Each trial:
+the recipe's own model when the space holds it (`_enqueue_recipe_model`). Each trial:
 
 1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained.
    Latencies are measured against one reference file, the recipe's own model untrained
@@ -29,11 +29,11 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeseg.contract import EXPORTED_FILES
-from edgeseg.errors import EdgesegError, StageError
+from edgeseg.errors import EdgesegError, RecipeError, StageError
 from edgeseg.files import write_json_atomic, write_text_atomic
 from edgeseg.recipe import BudgetConfig, Recipe, SearchConfig
 from edgeseg.recipe.search import default_storage
@@ -47,6 +47,7 @@ from edgeseg.search.candidates import (
     latencies_together,
     latency_costs,
     latency_reference,
+    recipe_candidate,
     recipe_params,
     sample_candidate,
     searched_role,
@@ -101,22 +102,9 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     )
     if study.trials:  # resumed: a sampler seeded as at the start would propose the first candidates again
         study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
-    elif (own := recipe_params(recipe)) is not None:
-        # Random start-up trials may never sample it (1 point of 36 on CamVid): the frontier starts from it.
-        study.enqueue_trial(own)
-        log.info("search: trial 0 is the recipe's own model, %s", candidate_from_params(own).label)
-    else:
-        log.info("search: the recipe's own model is not a point of the space; every trial is sampled")
+    reference = _shared_reference(study, recipe, budget)
+    _enqueue_recipe_model(study, recipe)
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
-    # Resumed: the first run's timing of the same file, so every trial shares one scale.
-    reference = latency_reference(recipe, budget, study.user_attrs.get(REFERENCE_ATTR))
-    study.set_user_attr(REFERENCE_ATTR, reference.latency_ms)
-    log.info(
-        "search: latencies are measured against the recipe's own model, untrained, %s: %.2f ms at %d threads",
-        reference.label,
-        reference.latency_ms,
-        budget.threads,
-    )
     setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
     started, ran = time.perf_counter(), 0
     while (done := _finished(study)) < search.trials:
@@ -162,6 +150,60 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
         folder,
     )
     return result
+
+
+def _shared_reference(study, recipe: Recipe, budget: BudgetConfig) -> LatencyReference:
+    """The search's `LatencyReference`, its first timing kept in the study, so a resumed search (or
+    another worker on the same storage) measures on the same scale. A study begun with other
+    latency settings, or before edgeseg measured against a reference, is refused: its trials'
+    latencies are on another scale."""
+    settings = {"model": recipe_candidate(recipe).label, "threads": budget.threads, "measure_command": budget.measure_command}
+    stored = study.user_attrs.get(REFERENCE_ATTR)
+    if stored is None and any(_done(trial) for trial in study.trials):
+        raise RecipeError(
+            f"search: study {study.study_name!r} holds trials timed alone, before latencies were measured against "
+            "the recipe's own model: start a new study (delete its study.db, or set search.storage)"
+        )
+    if stored is not None:
+        changed = [f"{key} {stored[key]!r}, now {value!r}" for key, value in settings.items() if stored[key] != value]
+        if changed:
+            raise RecipeError(
+                f"search: study {study.study_name!r} was measured with other latency settings ("
+                + "; ".join(changed)
+                + "): restore them, or start a new study (delete its study.db, or set search.storage)"
+            )
+    reference = latency_reference(recipe, budget, stored["latency_ms"] if stored else None)
+    if stored is None:
+        study.set_user_attr(REFERENCE_ATTR, {**settings, "latency_ms": reference.latency_ms})
+        # Two workers starting at once both time it; the one stored last is the scale for both.
+        reference = replace(reference, latency_ms=study.user_attrs[REFERENCE_ATTR]["latency_ms"])
+    log.info(
+        "search: latencies are measured against the recipe's own model, untrained, %s: %.2f ms at %d threads",
+        reference.label,
+        reference.latency_ms,
+        budget.threads,
+    )
+    return reference
+
+
+def _enqueue_recipe_model(study, recipe: Recipe) -> None:
+    """The recipe's own model as the next trial, when its space holds it and no trial has taken it
+    (done, waiting or running; an interrupted one does not count). Random start-up trials may never
+    sample it (1 of the first CamVid search's 36 points): the frontier starts from it."""
+    import optuna
+
+    own = recipe_params(recipe)
+    if own is None:
+        log.info("search: the recipe's own model is not a point of the space; every trial is sampled")
+        return
+    pending = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+    taken = any(
+        (_done(trial) or trial.state in pending) and trial.system_attrs.get("fixed_params", trial.params) == own
+        for trial in study.trials
+    )
+    if not taken:
+        study.enqueue_trial(own)
+        log.info("search: the next trial is the recipe's own model, %s", candidate_from_params(own).label)
 
 
 def _run_trial(study, setup: SearchSetup) -> None:
@@ -267,7 +309,7 @@ def _finalists(study, setup: SearchSetup, family: list[dict]) -> tuple[list[dict
     front = sorted(pareto_front(_trial_rows(study, completed_only=True), "latency_ms"), key=lambda row: -row["int8_miou"])
     trained = []
     for row in front[: search.finalists]:
-        candidate = Candidate(**{**row["candidate"], "input_size": tuple(row["candidate"]["input_size"])})
+        candidate = Candidate.from_dict(row["candidate"])
         log.info(
             "search: finalist %s (trial %d, proxy int8 mIoU %.4f): the full schedule",
             candidate.label,

@@ -106,6 +106,11 @@ def test_a_recipe_without_distill_is_an_arm_beside_the_naive_path_of_another_rec
     assert arms["naive"] == naive_recipe(yardstick) and arms["naive-minimal-0.5"].name == "yardstick-naive-minimal-0.5"
     with pytest.raises(RecipeError, match="needs distill"):
         benchmark_arms([parse_recipe(pruned)])
+    with pytest.raises(RecipeError, match="no naive arm is asked for"):
+        benchmark_arms([parse_recipe(pruned)], naive=False, naive_from=yardstick)
+    elsewhere = parse_recipe(tiny_recipe_dict(name="elsewhere", data={**tiny_recipe_dict()["data"], "num_classes": 5}))
+    with pytest.raises(RecipeError, match="must have the data section of 'pruned'"):
+        benchmark_arms([parse_recipe(pruned)], naive_from=elsewhere)
 
 
 @pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])

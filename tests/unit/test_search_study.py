@@ -1,0 +1,73 @@
+"""How a search starts and resumes its Optuna study, on in-memory studies (no training, no timing):
+the recipe's own model as a trial until one has taken it, and one latency scale for the study."""
+
+import optuna
+import pytest
+
+from edgeseg.errors import RecipeError
+from edgeseg.recipe import BudgetConfig, parse_recipe
+from edgeseg.search import study as search_study
+from edgeseg.search.candidates import LatencyReference, recipe_params, sample_candidate
+from tests.helpers import tiny_recipe_dict
+
+
+def recipe():
+    return parse_recipe(
+        tiny_recipe_dict(
+            budget={"latency_vs_recipe": 1.0},
+            search={
+                "trials": 3,
+                "proxy_epochs": 1,
+                "finalists": 1,
+                "space": {"alpha": [1.0, 0.75, 0.5, 0.35], "output_stride": [32, 16]},
+            },
+        )
+    )
+
+
+def new_study():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name="tiny", direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
+
+
+def test_the_recipe_own_model_is_enqueued_until_a_trial_has_taken_it():
+    study, own = new_study(), recipe_params(recipe())
+    search_study._enqueue_recipe_model(study, recipe())
+    search_study._enqueue_recipe_model(study, recipe())
+    assert len(study.trials) == 1, "waiting: not enqueued twice"
+    interrupted = study.ask()
+    sample_candidate(interrupted, recipe())
+    assert interrupted.params == own
+    study.tell(interrupted, state=optuna.trial.TrialState.FAIL)  # Ctrl-C during it: no recorded error
+    search_study._enqueue_recipe_model(study, recipe())
+    again = study.ask()
+    sample_candidate(again, recipe())
+    assert again.params == own, "an interrupted trial does not count as taken"
+    study.tell(again, 0.5)
+    search_study._enqueue_recipe_model(study, recipe())
+    assert [trial.state for trial in study.trials].count(optuna.trial.TrialState.WAITING) == 0
+
+
+def test_a_study_keeps_its_latency_scale_and_refuses_other_latency_settings(monkeypatch):
+    timed = []
+
+    def first_timing(recipe, budget, latency_ms=None):
+        timed.append(latency_ms)
+        return LatencyReference(b"", 2.0 + len(timed) if latency_ms is None else latency_ms, "own")
+
+    monkeypatch.setattr(search_study, "latency_reference", first_timing)
+    study, budget = new_study(), BudgetConfig(threads=2)
+    assert search_study._shared_reference(study, recipe(), budget).latency_ms == 3.0
+    assert search_study._shared_reference(study, recipe(), budget).latency_ms == 3.0, "resumed: the stored timing"
+    assert timed == [None, 3.0]
+    with pytest.raises(RecipeError) as caught:
+        search_study._shared_reference(study, recipe(), BudgetConfig(threads=1))
+    assert "threads 2, now 1" in str(caught.value) and "start a new study" in str(caught.value)
+
+
+def test_a_study_with_trials_timed_before_the_reference_is_refused(monkeypatch):
+    monkeypatch.setattr(search_study, "latency_reference", lambda *args: pytest.fail("must refuse before timing"))
+    study = new_study()
+    study.tell(study.ask(), 0.3)
+    with pytest.raises(RecipeError, match="holds trials timed alone"):
+        search_study._shared_reference(study, recipe(), BudgetConfig())
