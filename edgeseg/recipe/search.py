@@ -17,13 +17,17 @@ class BudgetConfig(Section):
     """Limits on the int8 file a search may pick, measured, and an accuracy floor. Unset: no limit."""
 
     latency_ms: float | None = Field(
-        None, gt=0, description="median interpreter latency at `threads`, measured on this machine (or by `measure_command`)"
+        None,
+        gt=0,
+        description="median interpreter latency at `threads` in ms: on this machine, timed alternately with the recipe's "
+        "own model untrained and scaled to its first timing (or by `measure_command`)",
     )
     latency_vs_recipe: float | None = Field(
         None,
         gt=0,
-        description="median latency at most this multiple of the recipe's own model's (its searched model "
-        "unpruned, untrained), timed with it: 1.0 is 'no slower than the model I would train by hand', on any machine",
+        description="median latency at most this multiple of the recipe's own model's (its searched model unpruned, "
+        "untrained; timed with it on this machine, or both by `measure_command`): 1.0 is 'no slower than the model I "
+        "would train by hand'",
     )
     threads: int = Field(2, ge=1, description="interpreter threads the latency is measured at")
     measure_command: str | None = Field(
