@@ -88,7 +88,12 @@ class SearchConfig(Section):
     budget are measured untrained and never trained; the rest get a short proxy training, stopped
     early when hopeless; the best `finalists` within the budget get the recipe's full schedule."""
 
-    trials: int = Field(20, ge=1, description="candidates sampled (measured; trained only when within budget)")
+    trials: int = Field(
+        20,
+        ge=1,
+        description="distinct candidates measured (trained only when within budget), or every point of a smaller space; "
+        "a candidate sampled again takes its earlier outcome and does not count",
+    )
     proxy_epochs: int = Field(6, ge=1, description="epochs of the proxy training of a candidate")
     finalists: int = Field(2, ge=1, description="candidates within budget trained with the recipe's full schedule")
     storage: str | None = Field(

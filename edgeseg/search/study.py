@@ -26,6 +26,7 @@ Example::
 """
 
 import logging
+import math
 import shutil
 import time
 from collections.abc import Sequence
@@ -51,6 +52,7 @@ from edgeseg.search.candidates import (
     recipe_params,
     sample_candidate,
     searched_role,
+    space_choices,
     stride_obstacle,
     untrained_costs,
 )
@@ -58,6 +60,7 @@ from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
 
 log = logging.getLogger("edgeseg")
 REFERENCE_ATTR = "reference_latency_ms"
+REPEATS_ALLOWED = 5  # trials per wanted candidate before a sampler that only repeats itself is stopped
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,17 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     _enqueue_recipe_model(study, recipe)
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
     setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
-    started, ran = time.perf_counter(), 0
-    while (done := _finished(study)) < search.trials:
-        _progress(study, done, search.trials, time.perf_counter() - started, ran)
+    # Samplers propose a candidate again, in small spaces often (5 of the 12 trials of a CamVid
+    # search): a repeat takes its earlier outcome and does not count, so `trials` distinct
+    # candidates are measured, or the whole space when it is smaller.
+    wanted = min(search.trials, math.prod(len(choices) for choices in space_choices(recipe).values()))
+    started, done_before = time.perf_counter(), _distinct_done(study)
+    while (done := _distinct_done(study)) < wanted:
+        if len(study.trials) >= REPEATS_ALLOWED * wanted:
+            log.warning("search: the sampler keeps proposing candidates already tried; stopping at %d of %d", done, wanted)
+            break
+        _progress(study, done, wanted, time.perf_counter() - started, done - done_before)
         _run_trial(study, setup)
-        ran += 1
     measured, family, timing = _finalists(study, setup, family)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
@@ -401,8 +410,9 @@ def _done(trial) -> bool:
     return trial.state in (states.COMPLETE, states.PRUNED) or (trial.state == states.FAIL and "error" in trial.user_attrs)
 
 
-def _finished(study) -> int:
-    return sum(_done(trial) for trial in study.trials)
+def _distinct_done(study) -> int:
+    """Distinct candidates among the done trials (`_done`)."""
+    return len({tuple(sorted(trial.params.items())) for trial in study.trials if _done(trial)})
 
 
 def _run_folders(folder: Path) -> list[Path]:
@@ -410,20 +420,25 @@ def _run_folders(folder: Path) -> list[Path]:
     return sorted(path for path in folder.iterdir() if path.is_dir() and path.name.startswith(("trial-", "final-")))
 
 
-def _progress(study, done: int, total: int, elapsed: float, ran: int) -> None:
-    """Trials done and left, the best so far, and the time the remaining trials should take at the
-    pace of those this process ran (finalists not included)."""
+def _progress(study, done: int, wanted: int, elapsed: float, measured_here: int) -> None:
+    """Candidates done and wanted, the best so far, and the time the remaining ones should take at
+    the pace of those this process measured (finalists not included)."""
     import optuna
 
     completed = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     best = max(completed, key=lambda trial: trial.value, default=None)
-    left = f"about {elapsed / ran * (total - done) / 60:.0f} min of trials left" if ran else "time left unknown yet"
+    trained = len({tuple(sorted(trial.params.items())) for trial in completed})
+    left = (
+        f"about {elapsed / measured_here * (wanted - done) / 60:.0f} min of trials left"
+        if measured_here
+        else "time left unknown yet"
+    )
     log.info(
-        "search: trial %d of %d (%d trained, %d pruned or failed); best so far %s; %s",
+        "search: candidate %d of %d (%d trained, %d over budget, stopped or failed); best so far %s; %s",
         done + 1,
-        total,
-        len(completed),
-        done - len(completed),
+        wanted,
+        trained,
+        done - trained,
         f"{best.value:.4f} ({best.user_attrs.get('label')})" if best else "none",
         left,
     )

@@ -1,6 +1,8 @@
 """How a search starts and resumes its Optuna study, on in-memory studies (no training, no timing):
 the recipe's own model as a trial until one has taken it, and one latency scale for the study."""
 
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -71,3 +73,24 @@ def test_a_study_with_trials_timed_before_the_reference_is_refused(monkeypatch):
     study.tell(study.ask(), 0.3)
     with pytest.raises(RecipeError, match="holds trials timed alone"):
         search_study._shared_reference(study, recipe(), BudgetConfig())
+
+
+def test_a_candidate_sampled_again_takes_the_earlier_outcome_without_training_and_does_not_count(monkeypatch):
+    monkeypatch.setattr(search_study, "untrained_costs", lambda *args: pytest.fail("a repeat is not measured again"))
+    monkeypatch.setattr("edgeseg.pipeline.run", lambda *args, **kwargs: pytest.fail("a repeat is not trained again"))
+    searched = recipe()
+    study = new_study()
+    first = study.ask()
+    sample_candidate(first, searched)
+    first.set_user_attr("int8_miou", 0.4)
+    first.set_user_attr("run_dir", "runs/trial-000")
+    study.tell(first, 0.4)
+    study.enqueue_trial(first.params)
+    setup = search_study.SearchSetup(
+        searched, searched.search, BudgetConfig(), Path("runs"), "distill", LatencyReference(b"", 1.0, "own")
+    )
+    again = study.ask()
+    assert search_study._evaluate(again, setup) == 0.4
+    assert again.user_attrs["run_dir"] == "runs/trial-000"
+    study.tell(again, 0.4)
+    assert search_study._distinct_done(study) == 1, "the repeat does not count as a candidate"
