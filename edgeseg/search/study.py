@@ -109,7 +109,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     _enqueue_recipe_model(study, recipe)
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
     setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
-    # Samplers propose a candidate again, in small spaces often (5 of the 12 trials of a CamVid
+    # Samplers propose a candidate again, in small spaces often (4 of the 12 trials of a CamVid
     # search): a repeat takes its earlier outcome and does not count, so `trials` distinct
     # candidates are measured, or the whole space when it is smaller.
     wanted = min(search.trials, math.prod(len(choices) for choices in space_choices(recipe).values()))
