@@ -3,7 +3,7 @@
 Optuna samples candidates from the recipe's space (TPE, seeded by the recipe) in a study stored in
 SQLite by default (`runs/<name>-search/study.db`), so a killed search resumes without repeating a
 finished trial, and several workers can share one study through a database URL. The first trial is
-the recipe's own model when the space holds it (`_enqueue_recipe_model`). Each trial:
+the recipe's own model when the space holds it (`_enqueue_first_points`). Each trial:
 
 1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained.
    Latencies are measured against one reference file, the recipe's own model untrained
@@ -25,8 +25,10 @@ Example::
     result["chosen"]["label"], result["frontier"]["latency_ms"]
 """
 
+import itertools
 import logging
 import math
+import random
 import shutil
 import time
 from collections.abc import Sequence
@@ -93,33 +95,33 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space_size = math.prod(len(set(choices)) for choices in space_choices(recipe).values())
     study = optuna.create_study(
         study_name=recipe.name,
         storage=search.storage or default_storage(Path(runs_dir), recipe.name),
         load_if_exists=True,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=recipe.seed),
         # Judged from the middle of the proxy training on: its first epochs are mostly learning-rate
         # warm-up, and on CamVid trials stopped at epoch 1 scored 0.04-0.07, the majority class alone.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=(search.proxy_epochs + 1) // 2),
     )
-    if study.trials:  # resumed: a sampler seeded as at the start would propose the first candidates again
-        study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
+    # Resumed: a sampler seeded as at the start would propose the first candidates again.
+    study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
     reference = _shared_reference(study, recipe, budget)
-    _enqueue_recipe_model(study, recipe)
+    _enqueue_first_points(study, recipe, whole_space=space_size <= search.trials)
     searched_stage = "distill" if searched_role(recipe) == "student" else "train"
     setup = SearchSetup(recipe, search, budget, folder, searched_stage, reference)
-    # Samplers propose a candidate again, in small spaces often (4 of the 12 trials of a CamVid
-    # search): a repeat takes its earlier outcome and does not count, so `trials` distinct
-    # candidates are measured, or the whole space when it is smaller.
-    wanted = min(search.trials, math.prod(len(choices) for choices in space_choices(recipe).values()))
-    started, done_before = time.perf_counter(), _distinct_done(study)
+    # TPE proposes a candidate again, in small spaces often (4 of the 12 trials of a CamVid search):
+    # a repeat takes its earlier outcome and does not count, so `trials` distinct candidates are measured.
+    wanted = min(search.trials, space_size)
+    started, done_before, asked = time.perf_counter(), _distinct_done(study), 0
     while (done := _distinct_done(study)) < wanted:
-        if len(study.trials) >= REPEATS_ALLOWED * wanted:
+        if asked >= REPEATS_ALLOWED * (wanted - done_before):
             log.warning("search: the sampler keeps proposing candidates already tried; stopping at %d of %d", done, wanted)
             break
         _progress(study, done, wanted, time.perf_counter() - started, done - done_before)
         _run_trial(study, setup)
+        asked += 1
     measured, family, timing = _finalists(study, setup, family)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
@@ -195,23 +197,29 @@ def _shared_reference(study, recipe: Recipe, budget: BudgetConfig) -> LatencyRef
     return reference
 
 
-def _enqueue_recipe_model(study, recipe: Recipe) -> None:
-    """The recipe's own model as the next trial, when its space holds it and no trial has taken it
-    (done, waiting or running; an interrupted one does not count). Random start-up trials may never
-    sample it (1 of the first CamVid search's 36 points): the frontier starts from it."""
+def _enqueue_first_points(study, recipe: Recipe, whole_space: bool) -> None:
+    """The trials to run first, each unless a trial has taken it (done, waiting or running; an
+    interrupted one does not count): the recipe's own model when the space holds it, since random
+    start-up trials may never sample it (1 of the first CamVid search's 36 points); and, for a
+    space no larger than the trials asked for, every other point in a seeded order, so each is
+    measured once."""
     import optuna
 
     own = recipe_params(recipe)
     if own is None:
-        log.info("search: the recipe's own model is not a point of the space; every trial is sampled")
-        return
+        log.info("search: the recipe's own model is not a point of the space")
+    choices = space_choices(recipe)
+    others = [dict(zip(choices, values)) for values in itertools.product(*(list(dict.fromkeys(c)) for c in choices.values()))]
+    random.Random(recipe.seed).shuffle(others)
+    points = ([own] if own is not None else []) + ([point for point in others if point != own] if whole_space else [])
     pending = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
-    taken = any(
-        (_done(trial) or trial.state in pending) and trial.system_attrs.get("fixed_params", trial.params) == own
-        for trial in study.trials
-    )
-    if not taken:
-        study.enqueue_trial(own)
+    taken = [
+        trial.system_attrs.get("fixed_params", trial.params) for trial in study.trials if _done(trial) or trial.state in pending
+    ]
+    for point in points:
+        if point not in taken:
+            study.enqueue_trial(point)
+    if own is not None and own not in taken:
         log.info("search: the next trial is the recipe's own model, %s", candidate_from_params(own).label)
 
 
@@ -241,6 +249,8 @@ def _run_trial(study, setup: SearchSetup) -> None:
 
 def _evaluate(trial, setup: SearchSetup) -> float | None:
     """The trial's int8 val mIoU after proxy training, or None when it is pruned."""
+    import optuna
+
     from edgeseg.pipeline import run
     from edgeseg.training import epoch_listener
 
@@ -262,7 +272,8 @@ def _evaluate(trial, setup: SearchSetup) -> float | None:
                 trial.set_user_attr(key, twin.user_attrs[key])
         if "error" in twin.user_attrs:
             raise StageError(twin.user_attrs["error"])
-        return twin.value
+        # A stopped trial's value is its last epoch's score, not an outcome: the repeat is stopped too.
+        return twin.value if twin.state == optuna.trial.TrialState.COMPLETE else None
     obstacle = stride_obstacle(candidate)
     if obstacle is not None:
         trial.set_user_attr("over_budget", [obstacle])
@@ -315,7 +326,11 @@ def _finalists(study, setup: SearchSetup, family: list[dict]) -> tuple[list[dict
     from edgeseg.pipeline import run
 
     recipe, search, folder, budget = setup.recipe, setup.search, setup.folder, setup.budget
-    front = sorted(pareto_front(_trial_rows(study, completed_only=True), "latency_ms"), key=lambda row: -row["int8_miou"])
+    # One row per candidate (its best): workers sampling one point at once each train it.
+    best_rows: dict[str, dict] = {}
+    for row in sorted(_trial_rows(study, completed_only=True), key=lambda row: -row["int8_miou"]):
+        best_rows.setdefault(row["label"], row)
+    front = sorted(pareto_front(list(best_rows.values()), "latency_ms"), key=lambda row: -row["int8_miou"])
     trained = []
     for row in front[: search.finalists]:
         candidate = Candidate.from_dict(row["candidate"])

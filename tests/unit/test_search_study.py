@@ -34,19 +34,19 @@ def new_study():
 
 def test_the_recipe_own_model_is_enqueued_until_a_trial_has_taken_it():
     study, own = new_study(), recipe_params(recipe())
-    search_study._enqueue_recipe_model(study, recipe())
-    search_study._enqueue_recipe_model(study, recipe())
+    search_study._enqueue_first_points(study, recipe(), whole_space=False)
+    search_study._enqueue_first_points(study, recipe(), whole_space=False)
     assert len(study.trials) == 1, "waiting: not enqueued twice"
     interrupted = study.ask()
     sample_candidate(interrupted, recipe())
     assert interrupted.params == own
     study.tell(interrupted, state=optuna.trial.TrialState.FAIL)  # Ctrl-C during it: no recorded error
-    search_study._enqueue_recipe_model(study, recipe())
+    search_study._enqueue_first_points(study, recipe(), whole_space=False)
     again = study.ask()
     sample_candidate(again, recipe())
     assert again.params == own, "an interrupted trial does not count as taken"
     study.tell(again, 0.5)
-    search_study._enqueue_recipe_model(study, recipe())
+    search_study._enqueue_first_points(study, recipe(), whole_space=False)
     assert [trial.state for trial in study.trials].count(optuna.trial.TrialState.WAITING) == 0
 
 
@@ -94,3 +94,28 @@ def test_a_candidate_sampled_again_takes_the_earlier_outcome_without_training_an
     assert again.user_attrs["run_dir"] == "runs/trial-000"
     study.tell(again, 0.4)
     assert search_study._distinct_done(study) == 1, "the repeat does not count as a candidate"
+
+
+def test_a_space_no_larger_than_the_trials_is_enqueued_whole_the_recipe_model_first():
+    small = recipe()
+    study = new_study()
+    search_study._enqueue_first_points(study, small, whole_space=True)
+    search_study._enqueue_first_points(study, small, whole_space=True)
+    points = [trial.system_attrs["fixed_params"] for trial in study.trials]
+    assert len(points) == 16 and points[0] == recipe_params(small), "4 alphas x 2 strides x 2 heads, each once"
+    assert len({tuple(sorted(point.items())) for point in points}) == 16
+
+
+def test_a_repeat_of_a_trial_stopped_early_is_stopped_too(monkeypatch):
+    monkeypatch.setattr("edgeseg.pipeline.run", lambda *args, **kwargs: pytest.fail("a repeat is not trained again"))
+    searched = recipe()
+    study = new_study()
+    stopped = study.ask()
+    sample_candidate(stopped, searched)
+    stopped.report(0.1, 1)
+    study.tell(stopped, state=optuna.trial.TrialState.PRUNED)
+    assert study.trials[0].value == 0.1, "Optuna keeps the last reported score as a stopped trial's value"
+    study.enqueue_trial(stopped.params)
+    reference = LatencyReference(b"", 1.0, "own")
+    setup = search_study.SearchSetup(searched, searched.search, BudgetConfig(), Path("runs"), "distill", reference)
+    assert search_study._evaluate(study.ask(), setup) is None
