@@ -191,6 +191,8 @@ def search_markdown(result: dict) -> str:
             if row["state"] == "complete"
             else ("over budget: " + ", ".join(row["over_budget"]) if row.get("over_budget") else "stopped early")
         )
+        if row.get("repeat_of") is not None:
+            outcome = f"repeat of trial {row['repeat_of']}: {outcome}"
         miou = "" if row["int8_miou"] is None else f"{row['int8_miou']:.4f}"
         timed = "" if row["latency_ms"] is None else latency(row["latency_ms"])
         size = "" if row["bytes"] is None else f"{row['bytes'] / 1024:.1f} KiB"

@@ -267,6 +267,7 @@ def _evaluate(trial, setup: SearchSetup) -> float | None:
             candidate.label,
             twin.number,
         )
+        trial.set_user_attr("repeat_of", twin.number)
         for key in ("costs", "over_budget", "int8_miou", "run_dir"):
             if key in twin.user_attrs:
                 trial.set_user_attr(key, twin.user_attrs[key])
@@ -411,6 +412,7 @@ def _trial_rows(study, completed_only: bool = False) -> list[dict]:
                 "over_budget": trial.user_attrs.get("over_budget"),
                 "run_dir": trial.user_attrs.get("run_dir"),
                 "error": trial.user_attrs.get("error"),
+                "repeat_of": trial.user_attrs.get("repeat_of"),
                 "full": False,
             }
         )

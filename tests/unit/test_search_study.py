@@ -91,7 +91,7 @@ def test_a_candidate_sampled_again_takes_the_earlier_outcome_without_training_an
     )
     again = study.ask()
     assert search_study._evaluate(again, setup) == 0.4
-    assert again.user_attrs["run_dir"] == "runs/trial-000"
+    assert again.user_attrs["run_dir"] == "runs/trial-000" and again.user_attrs["repeat_of"] == 0
     study.tell(again, 0.4)
     assert search_study._distinct_done(study) == 1, "the repeat does not count as a candidate"
 
