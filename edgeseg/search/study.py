@@ -95,7 +95,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space_size = math.prod(len(set(choices)) for choices in space_choices(recipe).values())
+    space_size = math.prod(len(values) for values in _distinct_choices(recipe).values())
     study = optuna.create_study(
         study_name=recipe.name,
         storage=search.storage or default_storage(Path(runs_dir), recipe.name),
@@ -208,10 +208,12 @@ def _enqueue_first_points(study, recipe: Recipe, whole_space: bool) -> None:
     own = recipe_params(recipe)
     if own is None:
         log.info("search: the recipe's own model is not a point of the space")
-    choices = space_choices(recipe)
-    others = [dict(zip(choices, values)) for values in itertools.product(*(list(dict.fromkeys(c)) for c in choices.values()))]
-    random.Random(recipe.seed).shuffle(others)
-    points = ([own] if own is not None else []) + ([point for point in others if point != own] if whole_space else [])
+    points = [own] if own is not None else []
+    if whole_space:
+        choices = _distinct_choices(recipe)
+        others = [dict(zip(choices, values)) for values in itertools.product(*choices.values())]
+        random.Random(recipe.seed).shuffle(others)
+        points += [point for point in others if point != own]
     pending = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
     taken = [
         trial.system_attrs.get("fixed_params", trial.params) for trial in study.trials if _done(trial) or trial.state in pending
@@ -427,9 +429,19 @@ def _done(trial) -> bool:
     return trial.state in (states.COMPLETE, states.PRUNED) or (trial.state == states.FAIL and "error" in trial.user_attrs)
 
 
+def _distinct_choices(recipe: Recipe) -> dict[str, list]:
+    """The search space's choices with any value a recipe lists twice counted once."""
+    return {name: list(dict.fromkeys(values)) for name, values in space_choices(recipe).items()}
+
+
+def _candidate_key(trial) -> tuple:
+    """What makes two trials the same candidate: their parameters."""
+    return tuple(sorted(trial.params.items()))
+
+
 def _distinct_done(study) -> int:
     """Distinct candidates among the done trials (`_done`)."""
-    return len({tuple(sorted(trial.params.items())) for trial in study.trials if _done(trial)})
+    return len({_candidate_key(trial) for trial in study.trials if _done(trial)})
 
 
 def _run_folders(folder: Path) -> list[Path]:
@@ -444,7 +456,7 @@ def _progress(study, done: int, wanted: int, elapsed: float, measured_here: int)
 
     completed = [trial for trial in study.trials if trial.state == optuna.trial.TrialState.COMPLETE]
     best = max(completed, key=lambda trial: trial.value, default=None)
-    trained = len({tuple(sorted(trial.params.items())) for trial in completed})
+    trained = len({_candidate_key(trial) for trial in completed})
     left = (
         f"about {elapsed / measured_here * (wanted - done) / 60:.0f} min of trials left"
         if measured_here
