@@ -15,7 +15,7 @@ naive file.
 
 A difference between two arms counts as real only when the difference of their means exceeds
 their combined spread, the sum of their standard deviations over seeds (`differs`): with a few
-seeds this is deliberately strict.
+seeds this is deliberately strict, and with one seed an arm has no spread, so nothing is judged.
 
 Example::
 
@@ -215,16 +215,24 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
-def differs(a: dict, b: dict) -> bool:
+JUDGEMENT = {True: "yes", False: "no", None: "not judged: one seed"}
+
+
+def differs(a: dict, b: dict) -> bool | None:
     """Whether two `spread`s differ by more than their combined spread (the sum of their standard
-    deviations): the rule a benchmark claim must pass.
+    deviations): the rule a benchmark claim must pass. None when either holds a single value: one
+    run's standard deviation is unknown, not zero, so its difference is not judged.
 
     Example:
-        >>> differs({"mean": 0.52, "std": 0.01}, {"mean": 0.50, "std": 0.005})
+        >>> differs({"mean": 0.52, "std": 0.01, "values": [0.51, 0.53]}, {"mean": 0.50, "std": 0.005, "values": [0.5, 0.5]})
         True
-        >>> differs({"mean": 0.52, "std": 0.015}, {"mean": 0.50, "std": 0.01})
+        >>> differs({"mean": 0.52, "std": 0.015, "values": [0.5, 0.53]}, {"mean": 0.50, "std": 0.01, "values": [0.5, 0.5]})
         False
+        >>> differs({"mean": 0.52, "std": 0.0, "values": [0.52]}, {"mean": 0.50, "std": 0.0, "values": [0.5]}) is None
+        True
     """
+    if min(len(a["values"]), len(b["values"])) < 2:
+        return None
     return abs(a["mean"] - b["mean"]) > a["std"] + b["std"]
 
 
@@ -293,7 +301,7 @@ def benchmark_markdown(result: dict) -> str:
         lines += ["", "| comparison | difference of means | combined spread | larger than the spread |", "|---|---|---|---|"]
         lines += [
             f"| {row['comparison']} | {row['difference']:+.4f} | {row['combined_spread']:.4f} | "
-            f"{'yes' if row['larger_than_spread'] else 'no'} |"
+            f"{JUDGEMENT[row['larger_than_spread']]} |"
             for row in result["comparisons"]
         ]
     stages = sorted(

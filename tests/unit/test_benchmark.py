@@ -68,6 +68,21 @@ def test_arms_are_summarized_over_seeds_and_compared_by_the_spread_rule():
     assert rows["kd int8 vs its distilled student"]["larger_than_spread"]
 
 
+def test_one_seed_is_not_judged_by_the_spread_rule():
+    arms = {"naive": summarize([run_figures(0.50, 0.49)]), "wide": summarize([run_figures(0.60, 0.59)])}
+    (row,) = comparisons(arms)
+    assert row["difference"] == pytest.approx(0.10) and row["larger_than_spread"] is None
+    result = {
+        "recipes": ["wide"],
+        "seeds": [0],
+        "threads": ["1", "2"],
+        "runs": {arm: {"0": run_figures(0.5, 0.49)} for arm in arms},
+        "arms": arms,
+        "comparisons": [row],
+    }
+    assert "| wide int8 vs naive int8 (mIoU) | +0.1000 | 0.0000 | not judged: one seed |" in benchmark_markdown(result)
+
+
 def test_the_report_shows_means_spreads_latency_ratios_and_every_seed():
     arms = {
         "naive": [run_figures(0.50, 0.49), run_figures(0.52, 0.51)],
