@@ -1,11 +1,14 @@
 """Benchmarks: edgeseg recipes beside the naive path a user writes by hand, each run under several
 seeds, compared as means and standard deviations.
 
-Arms: `naive`, made from the first recipe (its student architecture trained with plain
-cross-entropy for the `distill` stage's epochs, learning rate and schedule, then TensorFlow's
-documented full-integer PTQ: no teacher, no pruning, no clustering), then every recipe given.
-Each (arm, seed) is an ordinary run folder, `<runs_dir>/<arm>-s<seed>`: its report and artifacts
-stay, it can be rerun alone, and a killed benchmark resumes where it stopped. Arms of one seed
+Arms: `naive`, made from the first recipe, or from `naive_from` when given (its student
+architecture trained with plain cross-entropy for the `distill` stage's epochs, learning rate and
+schedule, then TensorFlow's documented full-integer PTQ: no teacher, no pruning, no clustering);
+`naive-<model>` for each `family` member (another zoo model on the same naive path); then every
+recipe given, unless `recipes_as_arms` is false. Each (arm, seed) is an ordinary run folder,
+`<runs_dir>/<recipe name>-s<seed>`, the naive arms' recipes being named `<R>-naive` and
+`<R>-naive-<model>` after the recipe R they come from: its report and artifacts stay, it can be
+rerun alone, and a killed benchmark resumes where it stopped. Arms of one seed
 share the stages whose resume key is the same (two recipes with the same teacher train it once).
 
 All arms are scored by the same `verify` stage, in the LiteRT interpreter. Latency is measured
@@ -112,6 +115,8 @@ def benchmark_arms(
         if recipe.name in arms:
             raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")
         arms[recipe.name] = recipe
+    if not arms:
+        raise RecipeError("benchmark: no arm to run: --no-naive and --naive-only leave none; add --family or drop one of them")
     return arms
 
 

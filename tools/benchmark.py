@@ -33,7 +33,7 @@ parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.R
 parser.add_argument("recipes", nargs="+")
 parser.add_argument("--seeds", type=positive, default=1, help="seeds per arm: the first recipe's seed and the next ones")
 parser.add_argument("--runs-dir", default="runs")
-parser.add_argument("--no-naive", action="store_true", help="only the recipes given, without the naive arm")
+parser.add_argument("--no-naive", action="store_true", help="without the naive arm (the --family arms still run)")
 parser.add_argument("--family", nargs="*", default=[], help="naive arms of other zoo models: arch-alpha[-osN]")
 parser.add_argument("--naive-from", help="the recipe whose student the naive arms train (default: the first recipe)")
 parser.add_argument("--naive-only", action="store_true", help="the naive arms only; the recipe gives them their settings")

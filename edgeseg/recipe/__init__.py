@@ -16,7 +16,7 @@ Example:
     ['train', 'distill', 'prune', 'cluster', 'quantize', 'verify', 'export']
 """
 
-from edgeseg.recipe.data import MAX_OUTPUT_STRIDE, AugmentConfig, DataConfig, FolderData, SyntheticData
+from edgeseg.recipe.data import INPUT_SIDE_MULTIPLE, AugmentConfig, DataConfig, FolderData, SyntheticData
 from edgeseg.recipe.loading import load_recipe, parse_data, parse_recipe, recipe_json_schema
 from edgeseg.recipe.models import Arch, Backbone, ModelSpec, model_from_name
 from edgeseg.recipe.root import Recipe
@@ -43,7 +43,7 @@ from edgeseg.recipe.stages import (
 )
 
 __all__ = [
-    "MAX_OUTPUT_STRIDE",
+    "INPUT_SIDE_MULTIPLE",
     "AugmentConfig",
     "DataConfig",
     "FolderData",

@@ -11,7 +11,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from edgeseg.data.layouts import LAYOUTS
 from edgeseg.recipe.base import Section, resolve_folder, resolve_path, short
 
-MAX_OUTPUT_STRIDE = 16
+# Every zoo model's default output stride; a model at output_stride 32 asks for multiples of 32
+# (checked against the recipe's models in edgeseg.recipe.root).
+INPUT_SIDE_MULTIPLE = 16
 
 
 class AugmentConfig(Section):
@@ -31,11 +33,11 @@ class AugmentConfig(Section):
 
 
 def checked_input_size(size: tuple[int, int]) -> tuple[int, int]:
-    """`size` if every side is >= 32 and a multiple of the models' output stride, else ValueError."""
-    if any(side < 32 or side % MAX_OUTPUT_STRIDE for side in size):
+    """`size` if every side is >= 32 and a multiple of 16, else ValueError."""
+    if any(side < 32 or side % INPUT_SIDE_MULTIPLE for side in size):
         raise ValueError(
-            f"each side must be >= 32 and a multiple of {MAX_OUTPUT_STRIDE} (the models' "
-            f"output stride). Received: input_size={list(size)}"
+            f"each side must be >= 32 and a multiple of {INPUT_SIDE_MULTIPLE} (the zoo models' default "
+            f"output stride; output_stride 32 needs multiples of 32). Received: input_size={list(size)}"
         )
     return size
 
@@ -165,8 +167,16 @@ class FolderData(_DataCommon):
         description="take val from train: this fraction of its pairs, chosen by a hash of each name (the "
         "same pairs whatever else is added), for a dataset without a split; val must not be set",
     )
-    classes: list[str] = Field(default_factory=list, description="class names; default: the 'classes' of root/dataset.json")
-    ignore_index: int | None = Field(None, ge=0, le=255, description="label value to ignore; default: dataset.json or 255")
+    classes: list[str] = Field(
+        default_factory=list,
+        description="class names; default: the layout's classes, else the 'classes' of root/dataset.json",
+    )
+    ignore_index: int | None = Field(
+        None,
+        ge=0,
+        le=255,
+        description="label value to ignore; default: the layout's, else dataset.json's, else 255",
+    )
     label_map: dict[int, int] | None = Field(None, description="raw label value -> class id")
     palette: list[tuple[int, int, int]] | None = Field(None, description="RGB color of each class id, for color-coded label PNGs")
 

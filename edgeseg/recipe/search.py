@@ -63,7 +63,8 @@ class SearchSpace(Section):
     channel_keep: list[float] = Field(
         [1.0],
         min_length=1,
-        description="MACs fraction a prune_channels stage keeps, added before quantize; 1.0: no channel pruning "
+        description="MACs fraction a prune_channels stage keeps, added before the first prune, cluster or quantize "
+        "stage; 1.0: no channel pruning "
         "(a prune_channels stage of the recipe is replaced either way)",
     )
     quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)

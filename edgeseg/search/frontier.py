@@ -186,11 +186,7 @@ def search_markdown(result: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for row in result["trials"]:
-        outcome = (
-            "trained"
-            if row["state"] == "complete"
-            else ("over budget: " + ", ".join(row["over_budget"]) if row.get("over_budget") else "stopped early")
-        )
+        outcome = _trial_outcome(row)
         if row.get("repeat_of") is not None:
             outcome = f"repeat of trial {row['repeat_of']}: {outcome}"
         miou = "" if row["int8_miou"] is None else f"{row['int8_miou']:.4f}"
@@ -198,3 +194,14 @@ def search_markdown(result: dict) -> str:
         size = "" if row["bytes"] is None else f"{row['bytes'] / 1024:.1f} KiB"
         lines.append(f"| {row['trial']} | {row['label']} | {outcome} | {miou} | {timed} | {size} |")
     return "\n".join(lines) + "\n"
+
+
+def _trial_outcome(row: dict) -> str:
+    """A trial's outcome in `search.md`: trained, over budget (by what), failed (its error), or stopped by the pruner."""
+    if row["state"] == "complete":
+        return "trained"
+    if row.get("over_budget"):
+        return "over budget: " + ", ".join(row["over_budget"])
+    if row.get("error"):
+        return f"failed: {row['error']}"
+    return "stopped early"

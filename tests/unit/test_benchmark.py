@@ -123,6 +123,8 @@ def test_a_recipe_without_distill_is_an_arm_beside_the_naive_path_of_another_rec
         benchmark_arms([parse_recipe(pruned)])
     with pytest.raises(RecipeError, match="no naive arm is asked for"):
         benchmark_arms([parse_recipe(pruned)], naive=False, naive_from=yardstick)
+    with pytest.raises(RecipeError, match="no arm to run"):
+        benchmark_arms([yardstick], naive=False, recipes_as_arms=False)
     elsewhere = parse_recipe(tiny_recipe_dict(name="elsewhere", data={**tiny_recipe_dict()["data"], "num_classes": 5}))
     with pytest.raises(RecipeError, match="must have the data section of 'pruned'"):
         benchmark_arms([parse_recipe(pruned)], naive_from=elsewhere)
