@@ -101,9 +101,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
         storage=search.storage or default_storage(Path(runs_dir), recipe.name),
         load_if_exists=True,
         direction="maximize",
-        # Judged from the middle of the proxy training on: its first epochs are mostly learning-rate
-        # warm-up, and on CamVid trials stopped at epoch 1 scored 0.04-0.07, the majority class alone.
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=(search.proxy_epochs + 1) // 2),
+        pruner=proxy_pruner(search.proxy_epochs),
     )
     # Resumed: a sampler seeded as at the start would propose the first candidates again.
     study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
@@ -419,6 +417,17 @@ def _trial_rows(study, completed_only: bool = False) -> list[dict]:
             }
         )
     return rows
+
+
+def proxy_pruner(proxy_epochs: int):
+    """Optuna's median pruner as a search uses it: judged from the middle of the proxy training on
+    (its first epochs are mostly learning-rate warm-up, and on CamVid trials stopped at epoch 1
+    scored 0.04-0.07, the majority class alone), once three trials reported that epoch. Counted by
+    `n_min_trials`, not `n_startup_trials`: a repeat is a completed trial that trained nothing, and
+    would count towards the startup."""
+    import optuna
+
+    return optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=(proxy_epochs + 1) // 2, n_min_trials=3)
 
 
 def _done(trial) -> bool:

@@ -119,3 +119,26 @@ def test_a_repeat_of_a_trial_stopped_early_is_stopped_too(monkeypatch):
     reference = LatencyReference(b"", 1.0, "own")
     setup = search_study.SearchSetup(searched, searched.search, BudgetConfig(), Path("runs"), "distill", reference)
     assert search_study._evaluate(study.ask(), setup) is None
+
+
+def test_the_pruner_waits_for_three_trained_candidates_not_for_repeats():
+    study = optuna.create_study(direction="maximize", pruner=search_study.proxy_pruner(proxy_epochs=2))
+
+    def trained(score):
+        trial = study.ask()
+        trial.report(score, 1)
+        study.tell(trial, score)
+
+    def hopeless():
+        trial = study.ask()
+        trial.report(0.01, 1)
+        stopped = trial.should_prune()
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return stopped
+
+    trained(0.30), trained(0.32)
+    for _ in range(2):
+        study.tell(study.ask(), 0.32)  # repeats: completed, nothing reported
+    assert not hopeless(), "two trained candidates and two repeats: too few to judge"
+    trained(0.31)
+    assert hopeless()
