@@ -45,6 +45,36 @@ def untrained_model(spec, input_size: tuple[int, int], num_classes: int, seed: i
     return remove_channels(model, groups, allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", macs_kept)))
 
 
+def compressed_like_training(model, num_classes: int, sparsity: float, clusters: int, prune_selection, cluster_selection):
+    """A copy of `model` whose kernels hold what TF-MOT's `prune` and `cluster` stages leave in a
+    trained model: in each layer `prune_selection` picks (`select_layers`), the `sparsity` fraction
+    of smallest magnitudes zeroed; in each `cluster_selection` picks, the other values snapped to
+    `clusters` evenly spaced values (zeros kept, as the cluster stage preserves sparsity). 0 leaves
+    that step out. How many zeros and distinct values a kernel holds, not where, sets the int8
+    file's gzip size, so the copy's file gzips about as the trained model's will; latency and raw
+    size do not change (int8 kernels are stored dense)."""
+    from edgeseg._keras import keras
+    from edgeseg.layer_selection import select_layers
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    pruned = set(select_layers(copy, num_classes, prune_selection, stage="prune")) if sparsity else set()
+    clustered = set(select_layers(copy, num_classes, cluster_selection, stage="cluster")) if clusters else set()
+    for layer in copy.layers:
+        if layer.name not in pruned | clustered:
+            continue
+        kernel = layer.kernel.numpy()
+        if layer.name in pruned:
+            kernel = np.where(np.abs(kernel) < np.quantile(np.abs(kernel), sparsity), 0.0, kernel).astype(kernel.dtype)
+        if layer.name in clustered:
+            values = kernel[kernel != 0]
+            low, step = values.min(), (values.max() - values.min()) / (clusters - 1)
+            nearest = low + step * np.clip(np.rint((kernel - low) / step), 0, clusters - 1)
+            kernel = np.where(kernel == 0, kernel, nearest).astype(kernel.dtype)
+        layer.kernel.assign(kernel)
+    return copy
+
+
 def random_calibration(input_size: tuple[int, int], seed: int = 0, count: int = 8) -> np.ndarray:
     """`count` seeded random images as calibration data: they set int8 ranges, which size and
     latency do not depend on."""

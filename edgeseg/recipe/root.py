@@ -163,6 +163,12 @@ class Recipe(Section):
                     f"{role}.output_stride {stride} needs data.input_size sides that are multiples of {stride}. "
                     f"Received: input_size={list(self.data.input_size)}"
                 )
+        m_by_n = getattr(stage_configs.get("prune"), "m_by_n", None)
+        if self.search is not None and self.search.space.sparsity and m_by_n:
+            raise ValueError(
+                "search.space.sparsity replaces the prune stage's target_sparsity, which its m_by_n fixes at m/n: "
+                f"search one or the other. Received: m_by_n={list(m_by_n)}, sparsity={self.search.space.sparsity}"
+            )
         if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, or set teacher.path / teacher.weights"

@@ -68,6 +68,30 @@ class SearchSpace(Section):
         "(a prune_channels stage of the recipe is replaced either way)",
     )
     quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)
+    sparsity: list[float] = Field(
+        default_factory=list,
+        description="TF-MOT sparsity of a prune stage (0: none); it shrinks the gzip only, the int8 kernels stay "
+        "dense; empty: the recipe's own prune stage, not searched",
+    )
+    clusters: list[int] = Field(
+        default_factory=list,
+        description="weight clusters of a cluster stage (0: none); it shrinks the gzip only; empty: the recipe's "
+        "own cluster stage, not searched",
+    )
+
+    @field_validator("sparsity")
+    @classmethod
+    def _sparsity_fractions(cls, values: list[float]) -> list[float]:
+        if any(not 0 <= value < 1 for value in values):
+            raise ValueError(f"expected fractions of the weights in [0, 1), 0 for no pruning. Received: {values}")
+        return values
+
+    @field_validator("clusters")
+    @classmethod
+    def _cluster_counts(cls, values: list[int]) -> list[int]:
+        if any(value != 0 and not 2 <= value <= 256 for value in values):
+            raise ValueError(f"expected cluster counts from 2 to 256, or 0 for no clustering. Received: {values}")
+        return values
 
     @field_validator("alpha", "channel_keep")
     @classmethod

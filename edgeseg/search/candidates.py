@@ -2,9 +2,11 @@
 before any training, and the ordinary recipe that trains it.
 
 A candidate replaces the searched model's architecture (the student when the recipe distills, the
-teacher otherwise), the input size, the channel-pruning target and the quantization mode; every
-other setting is the recipe's. Its cost comes from converting the untrained model: latency and size
-do not depend on the weights, so a candidate outside the budget is never trained.
+teacher otherwise), the input size, the channel-pruning target, TF-MOT's sparsity and clusters
+when the space lists them, and the quantization mode; every other setting is the recipe's. Its
+cost comes from converting the untrained model: latency and size do not depend on the weights, and
+the gzip size depends on how many zeros and shared values TF-MOT's stages will leave, which are put
+into the untrained kernels; so a candidate outside the budget is never trained.
 
 Example::
 
@@ -42,15 +44,20 @@ class Candidate:
     input_size: tuple[int, int]
     channel_keep: float
     quantize: str
+    # TF-MOT's sparsity and weight clusters when the space searches them (0: none); None: the recipe's own.
+    sparsity: float | None = None
+    clusters: int | None = None
 
     @property
     def label(self) -> str:
         """e.g. `minimal mobilenet_v2 a0.5 os32 256x192 int8` (input width x height, as `check` prints sizes;
-        and `channels 0.6` when pruned)."""
+        and `channels 0.6`, `sparsity 0.5`, `clusters 16` when set)."""
         pruned = f" channels {self.channel_keep:g}" if self.channel_keep < 1 else ""
+        sparse = f" sparsity {self.sparsity:g}" if self.sparsity else ""
+        clustered = f" clusters {self.clusters}" if self.clusters else ""
         return (
             f"{self.arch} {self.backbone} a{self.alpha:g} os{self.output_stride} {self.input_size[1]}x{self.input_size[0]}"
-            f"{pruned} {self.quantize}"
+            f"{pruned}{sparse}{clustered} {self.quantize}"
         )
 
     def as_dict(self) -> dict:
@@ -75,7 +82,7 @@ def space_choices(recipe: Recipe) -> dict[str, list]:
     if space is None:
         raise EdgesegError("search: the recipe has no 'search:' section naming the space to explore")
     sizes = [tuple(size) for size in space.input_size] or [tuple(recipe.data.input_size)]
-    return {
+    choices: dict[str, list] = {
         "input_size": [size_text(size) for size in sizes],
         "arch": list(space.arch),
         "backbone": list(space.backbone),
@@ -84,6 +91,9 @@ def space_choices(recipe: Recipe) -> dict[str, list]:
         "channel_keep": list(space.channel_keep),
         "quantize": list(space.quantize),
     }
+    # Only when listed: a space without them keeps the parameters (and studies) it had before.
+    choices.update({name: list(getattr(space, name)) for name in ("sparsity", "clusters") if getattr(space, name)})
+    return choices
 
 
 def candidate_from_params(params: dict) -> Candidate:
@@ -100,12 +110,23 @@ def sample_candidate(trial, recipe: Recipe) -> Candidate:
 
 def recipe_candidate(recipe: Recipe) -> Candidate:
     """The recipe's own model as a candidate: its searched model at the data's input size, no
-    channels removed, its quantize mode (`auto` starts from int8, so int8)."""
+    channels removed, its quantize mode (`auto` starts from int8, so int8), and where the space
+    searches them its prune stage's sparsity and cluster stage's clusters (0 without the stage)."""
     spec = getattr(recipe, searched_role(recipe))
     height, width = recipe.data.input_size
-    mode = getattr(dict(recipe.stage_items()).get("quantize"), "mode", "int8")
+    stages = dict(recipe.stage_items())
+    mode = getattr(stages.get("quantize"), "mode", "int8")
+    space = recipe.search.space if recipe.search is not None else None
     return Candidate(
-        spec.arch, spec.backbone, spec.alpha, spec.output_stride, (height, width), 1.0, "int8" if mode == "auto" else mode
+        spec.arch,
+        spec.backbone,
+        spec.alpha,
+        spec.output_stride,
+        (height, width),
+        1.0,
+        "int8" if mode == "auto" else mode,
+        sparsity=getattr(stages.get("prune"), "target_sparsity", 0.0) if space is not None and space.sparsity else None,
+        clusters=getattr(stages.get("cluster"), "clusters", 0) if space is not None and space.clusters else None,
     )
 
 
@@ -114,8 +135,9 @@ def recipe_params(recipe: Recipe) -> dict | None:
     the space does not hold that point (a minimalistic MobileNetV3 is never one). A search starts
     from it, so the model a user would train by hand is measured on the same terms as every candidate."""
     own = recipe_candidate(recipe)
-    params = {**asdict(own), "input_size": size_text(own.input_size)}
+    fields = {**asdict(own), "input_size": size_text(own.input_size)}
     choices = space_choices(recipe)
+    params = {name: fields[name] for name in choices}
     minimalistic = getattr(recipe, searched_role(recipe)).minimalistic
     return None if minimalistic or any(params[name] not in choices[name] for name in params) else params
 
@@ -134,7 +156,8 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
     """An ordinary recipe that trains `candidate`, named `name`: the searched model's training stages
     at `epochs` epochs (None: the recipe's own), a `prune_channels` stage keeping `channel_keep` of
     the MACs when below 1 (before TF-MOT's prune and cluster, fine-tuned half as many epochs; the
-    recipe's own is replaced), the
+    recipe's own is replaced), TF-MOT prune and cluster stages at the candidate's sparsity and
+    clusters when it sets them (the recipe's own settings otherwise; 0: no such stage), the
     candidate's quantization mode, and no verify gates, since the search judges the budget itself.
     Stages that train the teacher before a distill stage keep their epochs: every candidate shares
     them, so they train once."""
@@ -151,15 +174,28 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
         "minimalistic": False,
         "weights": None,
     }
-    stages, searched, searched_epochs, pruned = [], role == "teacher", epochs or 1, False
+    # TF-MOT stages the candidate sets (sparsity, clusters searched) replace the recipe's own.
+    searched_compression = {
+        stage: value for stage, value in (("prune", candidate.sparsity), ("cluster", candidate.clusters)) if value is not None
+    }
+    own_compression = {stage: settings for entry in dumped["stages"] for stage, settings in entry.items()}
+    stages, searched, searched_epochs, compressed = [], role == "teacher", epochs or 1, False
+
+    def schedule(settings: dict) -> dict:
+        """A stage that changes the searched model, at the trial's epochs (None: as the recipe says)."""
+        if epochs is None:
+            return settings
+        settings = {**settings, "epochs": epochs, "warmup_epochs": min(settings.get("warmup_epochs", 0), epochs - 1)}
+        settings.pop("early_stopping", None)
+        return settings
+
     for entry in dumped["stages"]:
         ((stage, settings),) = entry.items()
         searched = searched or stage == "distill"
-        if stage == "prune_channels":
+        if stage == "prune_channels" or (searched and stage in searched_compression):
             continue
-        if searched and stage in MODEL_CHANGING_STAGES and epochs is not None:
-            settings = {**settings, "epochs": epochs, "warmup_epochs": min(settings.get("warmup_epochs", 0), epochs - 1)}
-            settings.pop("early_stopping", None)
+        if searched and stage in MODEL_CHANGING_STAGES:
+            settings = schedule(settings)
         if searched and stage in ("train", "distill"):
             searched_epochs = settings["epochs"]
         if stage == "quantize":
@@ -172,12 +208,19 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
                 for key, value in settings.items()
                 if key not in ("min_miou", "max_miou_drop", "max_class_iou_drop", "max_latency_ms", "max_size_kb")
             }
-        if searched and not pruned and stage in ("prune", "cluster", "quantize") and candidate.channel_keep < 1:
-            pruned = True
-            # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
-            # ...and guided by the distill stage's teacher, or else by the model before pruning.
-            pruning = {"target": "macs", "keep": candidate.channel_keep, "epochs": max(1, searched_epochs // 2), "distill": {}}
-            stages.append({"prune_channels": pruning})
+        if searched and not compressed and stage in ("prune", "cluster", "quantize"):
+            compressed = True
+            if candidate.channel_keep < 1:
+                # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
+                # ...and guided by the distill stage's teacher, or else by the model before pruning.
+                pruning = {"target": "macs", "keep": candidate.channel_keep, "epochs": max(1, searched_epochs // 2)}
+                stages.append({"prune_channels": {**pruning, "distill": {}}})
+            if searched_compression.get("prune"):
+                own = own_compression.get("prune", {})
+                stages.append({"prune": schedule({**own, "target_sparsity": candidate.sparsity})})
+            if searched_compression.get("cluster"):
+                own = own_compression.get("cluster", {})
+                stages.append({"cluster": schedule({**own, "clusters": candidate.clusters})})
         stages.append({stage: settings})
     dumped["stages"] = stages
     return parse_recipe(dumped, source=f"search candidate {candidate.label}")
@@ -215,10 +258,11 @@ def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | 
 
 
 def untrained_tflite(recipe: Recipe, candidate: Candidate, minimalistic: bool = False):
-    """The candidate's untrained Keras model and its file in the candidate's quantization mode;
-    CandidateObstacle when its channel target is out of reach. `minimalistic`: the recipe's own
+    """The candidate's untrained Keras model and its file in the candidate's quantization mode, its
+    kernels sparsified and clustered as the candidate's prune and cluster stages will leave them
+    (`compressed_like_training`); CandidateObstacle when its channel target is out of reach. `minimalistic`: the recipe's own
     MobileNetV3 variant, which candidates are not."""
-    from edgeseg.measure import random_calibration, untrained_model
+    from edgeseg.measure import compressed_like_training, random_calibration, untrained_model
     from edgeseg.quantization.converters import convert
 
     spec = ModelSpec(
@@ -233,7 +277,15 @@ def untrained_tflite(recipe: Recipe, candidate: Candidate, minimalistic: bool = 
         model = untrained_model(spec, candidate.input_size, len(recipe.data.classes), recipe.seed, keep)
     except ValueError as error:
         raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
-    return model, convert(model, candidate.quantize, random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES))
+    # The TF-MOT stages the candidate will train with leave zeros and shared values, which gzip.
+    trained_as = dict(candidate_recipe(recipe, candidate, "costs", epochs=None).stage_items())
+    prune, cluster = trained_as.get("prune"), trained_as.get("cluster")
+    converted = model
+    if prune is not None or cluster is not None:
+        sparsity, clusters = getattr(prune, "target_sparsity", 0.0), getattr(cluster, "clusters", 0)
+        converted = compressed_like_training(model, len(recipe.data.classes), sparsity, clusters, prune, cluster)
+    calibration = random_calibration(candidate.input_size, recipe.seed, CALIBRATION_IMAGES)
+    return model, convert(converted, candidate.quantize, calibration)
 
 
 def untrained_costs(recipe: Recipe, candidate: Candidate, budget: BudgetConfig, reference: LatencyReference) -> dict:

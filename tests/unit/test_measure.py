@@ -18,3 +18,27 @@ def test_zoo_costs_measure_each_named_model_and_channel_removal_makes_it_cheaper
 def test_an_unreachable_channel_fraction_is_one_line_naming_the_model():
     with pytest.raises(RecipeError, match=r"lraspp-0.35:0.001: expected a MACs fraction within reach"):
         zoo_costs(["lraspp-0.35:0.001"], (32, 32), 4, rounds=1)
+
+
+def test_a_model_compressed_like_training_has_the_zeros_and_values_tf_mot_leaves_and_a_smaller_gzip():
+    from edgeseg.files import content_sizes
+    from edgeseg.kernels import kernels_of
+    from edgeseg.layer_selection import select_layers
+    from edgeseg.measure import compressed_like_training, random_calibration, untrained_model
+    from edgeseg.quantization.converters import convert_int8
+    from edgeseg.recipe import LayerSelection, ModelSpec
+
+    model = untrained_model(ModelSpec(arch="minimal", alpha=0.35, output_stride=32), (32, 32), 4)
+    before = [weights.copy() for weights in model.get_weights()]
+    selected = select_layers(model, 4, LayerSelection())
+    assert len(selected) >= 3
+    compressed = compressed_like_training(model, 4, 0.75, 8, LayerSelection(), LayerSelection())
+    assert all((a == b).all() for a, b in zip(before, model.get_weights())), "the input model is left alone"
+    for name, kernel in kernels_of(compressed, selected).items():
+        assert (kernel == 0).mean() == pytest.approx(0.75, abs=0.01), name
+        assert len(set(kernel[kernel != 0].tolist())) <= 8, name
+    untouched = [layer.name for layer in model.layers if layer.name not in selected]
+    assert all((a == b).all() for a, b in zip(kernels_of(model, untouched).values(), kernels_of(compressed, untouched).values()))
+    calibration = random_calibration((32, 32), 0, 4)
+    dense, sparse = (content_sizes(convert_int8(m, calibration)) for m in (model, compressed))
+    assert sparse["gzip_bytes"] < 0.7 * dense["gzip_bytes"] and sparse["bytes"] == pytest.approx(dense["bytes"], rel=0.01)

@@ -35,6 +35,8 @@ def search_recipe(**space) -> dict:
         ({"input_size": [[100, 100]]}, ["search.space.input_size", "multiple of 16", "[100, 100]"]),
         ({"alpha": [2.0]}, ["search.space.alpha", "(0, 1.4]"]),
         ({"arch": ["unet"]}, ["search.space.arch", "unet"]),
+        ({"sparsity": [0.5, 1.0]}, ["search.space.sparsity", "[0, 1)", "1.0"]),
+        ({"clusters": [16, 1]}, ["search.space.clusters", "2 to 256", "[16, 1]"]),
     ],
 )
 def test_a_bad_search_space_is_one_line_naming_the_key_and_the_value(tmp_path, space, expected):
@@ -42,6 +44,13 @@ def test_a_bad_search_space_is_one_line_naming_the_key_and_the_value(tmp_path, s
     assert len(message.splitlines()) == 1
     for part in expected:
         assert part in message
+
+
+def test_a_searched_sparsity_cannot_replace_one_that_m_by_n_fixes(tmp_path):
+    recipe = search_recipe(sparsity=[0.0, 0.5])
+    recipe["stages"] = [{"prune": {"m_by_n": [2, 4]}} if "prune" in stage else stage for stage in recipe["stages"]]
+    message = load_error(write_yaml(tmp_path / "search.yaml", recipe))
+    assert "search.space.sparsity" in message and "m_by_n=[2, 4]" in message and len(message.splitlines()) == 1
 
 
 def test_finalists_cannot_outnumber_trials(tmp_path):
@@ -66,6 +75,42 @@ def test_a_pruned_candidate_removes_channels_before_tf_mot_and_fine_tunes_half_t
         assert sections["verify"].min_miou is None, "the search judges the budget, not verify's gates"
         assert trial.student.arch == "minimal" and trial.student.output_stride == 32
         assert tuple(trial.data.input_size) == (64, 96)
+
+
+def test_a_candidate_sets_tf_mot_sparsity_and_clusters_in_place_of_the_recipe_own_stages():
+    recipe = parse_recipe(search_recipe(sparsity=[0.0, 0.75], clusters=[0, 32]))
+    base = ("minimal", "mobilenet_v2", 0.5, 32, (64, 96))
+
+    def stages(candidate, epochs=3):
+        return dict(candidate_recipe(recipe, candidate, "trial-000", epochs=epochs).stage_sections())
+
+    both = stages(Candidate(*base, 0.5, "int8", sparsity=0.75, clusters=32))
+    assert list(both) == ["train", "distill", "prune_channels", "prune", "cluster", "quantize", "verify", "export"]
+    assert (both["prune"].target_sparsity, both["cluster"].clusters) == (0.75, 32)
+    assert both["prune"].epochs == both["cluster"].epochs == 3, "at the trial's epochs"
+    dense = stages(Candidate(*base, 1.0, "int8", sparsity=0.0, clusters=0))
+    assert list(dense) == ["train", "distill", "quantize", "verify", "export"], "0: no such stage"
+    own = stages(Candidate(*base, 1.0, "int8"), epochs=None)
+    assert (own["prune"].target_sparsity, own["cluster"].clusters, own["prune"].epochs) == (0.5, 8, 2), "None: the recipe's"
+    assert Candidate(*base, 1.0, "int8", sparsity=0.75, clusters=32).label == (
+        "minimal mobilenet_v2 a0.5 os32 96x64 sparsity 0.75 clusters 32 int8"
+    )
+    params = recipe_params(parse_recipe(search_recipe(arch=["lraspp"], alpha=[0.35], sparsity=[0.0, 0.5], clusters=[0, 8])))
+    assert (params["sparsity"], params["clusters"]) == (0.5, 8), "the recipe's own prune and cluster stages"
+    assert "sparsity" not in recipe_params(parse_recipe(search_recipe(arch=["lraspp"], alpha=[0.35]))), "unsearched: no parameter"
+
+
+def test_a_sparse_candidate_costs_a_smaller_gzip_before_training_and_the_same_raw_size():
+    from edgeseg.files import content_sizes
+    from edgeseg.search.candidates import untrained_tflite
+
+    recipe = parse_recipe(search_recipe(sparsity=[0.0, 0.75], clusters=[0, 16]))
+    base = ("minimal", "mobilenet_v2", 0.35, 32, (32, 32), 1.0, "int8")
+    dense, sparse = (
+        content_sizes(untrained_tflite(recipe, Candidate(*base, sparsity=s, clusters=c))[1]) for s, c in ((0.0, 0), (0.75, 16))
+    )
+    assert sparse["gzip_bytes"] < 0.7 * dense["gzip_bytes"]
+    assert sparse["bytes"] == pytest.approx(dense["bytes"], rel=0.01), "int8 kernels are stored dense"
 
 
 def test_the_recipe_own_model_is_a_point_of_the_space_only_when_the_space_holds_it():
