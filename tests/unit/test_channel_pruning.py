@@ -27,6 +27,7 @@ ZOO = [
     ("lraspp", "mobilenet_v2", False),
     ("deeplabv3plus", "mobilenet_v2", False),
     ("lraspp", "mobilenet_v3_small", False),
+    ("minimal", "mobilenet_v2", False),
     ("lraspp", "mobilenet_v3_small", True),
     ("lraspp", "mobilenet_v3_large", False),
     ("lraspp", "mobilenet_v3_large", True),
@@ -35,7 +36,7 @@ ZOO = [
     ("deeplabv3plus", "mobilenet_v3_large", False),
     ("deeplabv3plus", "mobilenet_v3_large", True),
 ]
-DEFAULT_ZOO = ZOO[:3]
+DEFAULT_ZOO = ZOO[:4]
 
 
 def zoo_matrix(default):
@@ -367,6 +368,9 @@ def test_allocation_reaches_its_target_with_uneven_widths_in_multiples_of_round_
     shrunk = [group for group in groups if group.id in kept and len(kept[group.id]) < group.size]
     assert shrunk and all(len(kept[group.id]) % 8 == 0 and len(kept[group.id]) >= 8 for group in shrunk)
     assert len({round(len(kept[group.id]) / group.size, 2) for group in groups if group.id in kept}) > 3, "widths are uneven"
+    coarse = allocate(model, groups, importance, (kind, fraction), round_to=16, min_channels=16)
+    assert all(len(coarse[group.id]) % 16 == 0 for group in groups if group.id in coarse and len(coarse[group.id]) < group.size)
+    assert plan_summary(model, groups, coarse)[kind]["after"] <= fraction * summary[kind]["before"]
     weighted = plan_summary(model, groups, allocate(model, groups, importance, (kind, fraction), cost_weighted=True))
     assert weighted[kind]["after"] <= fraction * weighted[kind]["before"]
     stem = group_producing(groups, "stem_conv").id

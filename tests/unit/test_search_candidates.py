@@ -151,6 +151,9 @@ def test_costs_over_the_budget_are_named_with_their_limits():
         "MACs 2,000,000.00 > 1e+06",
     ]
     assert budget_violations({**costs, "latency_ms": 1.0, "latency_vs_recipe": 0.9, "macs": 1e5}, budget) == []
+    small = BudgetConfig(size_kb=400, gzip_kb=64, peak_memory_kb=2048)
+    assert budget_violations({**costs, "memory_kib": 4096.0}, small) == ["gzip 100.00 KiB > 64", "memory 4,096.00 KiB > 2048"]
+    assert budget_violations({**costs, "gzip_bytes": 60 * 1024, "memory_kib": 1024.0}, small) == []
 
 
 def test_a_candidate_whose_input_is_not_a_multiple_of_its_stride_cannot_be_built():
