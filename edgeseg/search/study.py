@@ -96,13 +96,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     folder.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space_size = math.prod(len(values) for values in _distinct_choices(recipe).values())
-    study = optuna.create_study(
-        study_name=recipe.name,
-        storage=search.storage or default_storage(Path(runs_dir), recipe.name),
-        load_if_exists=True,
-        direction="maximize",
-        pruner=proxy_pruner(search.proxy_epochs),
-    )
+    study = _open_study(recipe.name, search.storage or default_storage(Path(runs_dir), recipe.name), search.proxy_epochs)
     # Resumed: a sampler seeded as at the start would propose the first candidates again.
     study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
     reference = _shared_reference(study, recipe, budget)
@@ -118,8 +112,10 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
             log.warning("search: the sampler keeps proposing candidates already tried; stopping at %d of %d", done, wanted)
             break
         _progress(study, done, wanted, time.perf_counter() - started, done - done_before)
+        setup = _with_stored_scale(study, setup)
         _run_trial(study, setup)
         asked += 1
+    setup = _with_stored_scale(study, setup)
     measured, family, timing = _finalists(study, setup, family)
     finalists = [row for row in measured if not row["over_budget"]]
     trials = _trial_rows(study)
@@ -144,7 +140,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
         "frontier": {axis: pareto_front(finalists, axis) for axis in ("latency_ms", "bytes")},
         "naive": family,
         "latency_timing": timing,
-        "reference": {"label": reference.label, "latency_ms": reference.latency_ms},
+        "reference": {"label": setup.reference.label, "latency_ms": setup.reference.latency_ms},
         "seconds": round(time.perf_counter() - started, 1),
     }
     result["plots"] = [str(plot_frontier(result, folder / "frontier.png").relative_to(folder))]
@@ -184,8 +180,6 @@ def _shared_reference(study, recipe: Recipe, budget: BudgetConfig) -> LatencyRef
     reference = latency_reference(recipe, budget, stored["latency_ms"] if stored else None)
     if stored is None:
         study.set_user_attr(REFERENCE_ATTR, {**settings, "latency_ms": reference.latency_ms})
-        # Two workers starting at once both time it; the one stored last is the scale for both.
-        reference = replace(reference, latency_ms=study.user_attrs[REFERENCE_ATTR]["latency_ms"])
     log.info(
         "search: latencies are measured against the recipe's own model, untrained, %s: %.2f ms at %d threads",
         reference.label,
@@ -417,6 +411,40 @@ def _trial_rows(study, completed_only: bool = False) -> list[dict]:
             }
         )
     return rows
+
+
+# Workers started together on a new storage each create its tables, and all but the first fail
+# (optuna/optuna#1092; Optuna's advice is to create the study before starting them): retried.
+STUDY_OPEN_ATTEMPTS = 5
+
+
+def _with_stored_scale(study, setup: SearchSetup) -> SearchSetup:
+    """`setup` with the reference timing the study holds now: workers started together each store
+    their first timing, and the one stored last becomes every worker's scale."""
+    stored = study.user_attrs[REFERENCE_ATTR]["latency_ms"]
+    return replace(setup, reference=replace(setup.reference, latency_ms=stored))
+
+
+def _open_study(name: str, storage: str, proxy_epochs: int):
+    """The search's Optuna study in `storage`, created by the first worker, loaded by the others."""
+    import optuna
+    import sqlalchemy.exc
+
+    def create():
+        return optuna.create_study(
+            study_name=name, storage=storage, load_if_exists=True, direction="maximize", pruner=proxy_pruner(proxy_epochs)
+        )
+
+    for attempt in range(STUDY_OPEN_ATTEMPTS - 1):
+        try:
+            return create()
+        except sqlalchemy.exc.SQLAlchemyError as error:
+            log.info("search: the storage is being set up by another worker; trying again (%s)", str(error).splitlines()[0])
+            time.sleep(1 + attempt)
+    try:
+        return create()
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        raise EdgesegError(f"search.storage {storage}: cannot open the study: {str(error).splitlines()[0]}") from None
 
 
 def proxy_pruner(proxy_epochs: int):

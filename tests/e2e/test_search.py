@@ -172,3 +172,24 @@ def test_the_frontier_holds_exactly_the_non_dominated_points(seed):
         )
 
     assert front == sorted([row for row in rows if not dominated(row)], key=lambda row: row["latency_ms"])
+
+
+@pytest.mark.ci  # about 90 s: two worker processes at once, four trials and a finalist each
+def test_two_workers_started_together_share_one_study_and_one_latency_scale(tmp_path):
+    import subprocess
+    import sys
+
+    import optuna
+
+    recipe = search_recipe(trials=4)
+    recipe["search"]["storage"] = f"sqlite:///{tmp_path / 'shared.db'}"
+    path = write_yaml(tmp_path / "search.yaml", recipe)
+    command = [sys.executable, "-m", "edgeseg", "search", str(path), "--runs_dir"]
+    workers = [subprocess.Popen([*command, str(tmp_path / f"worker{n}")], stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    errors = [worker.communicate(timeout=600)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], errors
+    shared = optuna.load_study(study_name="tiny_search", storage=recipe["search"]["storage"])
+    done = {tuple(sorted(trial.params.items())) for trial in shared.trials if trial.state.is_finished()}
+    assert len(done) == 4, "the space's four candidates, each measured by one of the workers"
+    results = [json.loads((tmp_path / f"worker{n}" / "tiny_search-search" / "search.json").read_text()) for n in (1, 2)]
+    assert results[0]["reference"]["latency_ms"] == results[1]["reference"]["latency_ms"], "one scale for both"
