@@ -174,11 +174,13 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
         "minimalistic": False,
         "weights": None,
     }
-    # TF-MOT stages the candidate sets (sparsity, clusters searched) replace the recipe's own.
-    searched_compression = {
-        stage: value for stage, value in (("prune", candidate.sparsity), ("cluster", candidate.clusters)) if value is not None
+    # TF-MOT stages the candidate sets (sparsity, clusters searched) replace the recipe's own:
+    # stage -> (its setting, the candidate's value; 0: no such stage).
+    candidate_settings = (("prune", "target_sparsity", candidate.sparsity), ("cluster", "clusters", candidate.clusters))
+    searched_compression = {stage: (setting, value) for stage, setting, value in candidate_settings if value is not None}
+    own_compression = {
+        stage: settings for entry in dumped["stages"] for stage, settings in entry.items() if stage in searched_compression
     }
-    own_compression = {stage: settings for entry in dumped["stages"] for stage, settings in entry.items()}
     stages, searched, searched_epochs, compressed = [], role == "teacher", epochs or 1, False
 
     def schedule(settings: dict) -> dict:
@@ -215,12 +217,9 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
                 # ...and guided by the distill stage's teacher, or else by the model before pruning.
                 pruning = {"target": "macs", "keep": candidate.channel_keep, "epochs": max(1, searched_epochs // 2)}
                 stages.append({"prune_channels": {**pruning, "distill": {}}})
-            if searched_compression.get("prune"):
-                own = own_compression.get("prune", {})
-                stages.append({"prune": schedule({**own, "target_sparsity": candidate.sparsity})})
-            if searched_compression.get("cluster"):
-                own = own_compression.get("cluster", {})
-                stages.append({"cluster": schedule({**own, "clusters": candidate.clusters})})
+            for compression, (setting, value) in searched_compression.items():
+                if value:
+                    stages.append({compression: schedule({**own_compression.get(compression, {}), setting: value})})
         stages.append({stage: settings})
     dumped["stages"] = stages
     return parse_recipe(dumped, source=f"search candidate {candidate.label}")
