@@ -66,8 +66,9 @@ def compressed_like_training(model, num_classes: int, sparsity: float, clusters:
         kernel = layer.kernel.numpy()
         if layer.name in pruned:
             kernel = np.where(np.abs(kernel) < np.quantile(np.abs(kernel), sparsity), 0.0, kernel).astype(kernel.dtype)
-        if layer.name in clustered:
-            values = kernel[kernel != 0]
+        values = kernel[kernel != 0]
+        # A kernel of zeros or of one value holds fewer than `clusters` values already (and has no step).
+        if layer.name in clustered and values.size and values.max() > values.min():
             low, step = values.min(), (values.max() - values.min()) / (clusters - 1)
             nearest = low + step * np.clip(np.rint((kernel - low) / step), 0, clusters - 1)
             kernel = np.where(kernel == 0, kernel, nearest).astype(kernel.dtype)

@@ -35,8 +35,8 @@ class BudgetConfig(Section):
         description="a command that times a .tflite on a device instead: run with the file's path in place of {model}, "
         "it prints the median latency in milliseconds as its last line",
     )
-    size_kb: float | None = Field(None, gt=0, description="int8 file size in KiB")
-    gzip_kb: float | None = Field(None, gt=0, description="int8 file size gzipped, in KiB")
+    size_kb: float | None = Field(None, gt=0, description="exported int8 file size in KiB, metadata included")
+    gzip_kb: float | None = Field(None, gt=0, description="exported int8 file size gzipped, in KiB")
     macs: float | None = Field(None, gt=0, description="multiply-accumulates per image")
     peak_memory_kb: float | None = Field(None, gt=0, description="resident memory the interpreter adds, in KiB")
     min_miou: float | None = Field(None, ge=0, le=1, description="int8 val mIoU at least this")

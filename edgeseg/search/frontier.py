@@ -81,7 +81,7 @@ def plot_frontier(result: dict, path: Path) -> Path:
     threads, family = str(result["budget"]["threads"]), result["naive"]
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for plot, (axis, title, scale) in zip(
-        axes, (("latency_ms", f"latency, ms ({threads} threads)", 1.0), ("bytes", "int8 file, KiB", 1 / 1024))
+        axes, (("latency_ms", f"latency, ms ({threads} threads)", 1.0), ("bytes", "int8 file as converted, KiB", 1 / 1024))
     ):
         trials = [row for row in result["trials"] if row.get("int8_miou") is not None]
         plot.scatter(
@@ -144,7 +144,11 @@ def search_markdown(result: dict) -> str:
         f"Latencies as a multiple (x) of the recipe's own model's, untrained: {reference['label']}.",
         "",
         f"Chosen: **{chosen['label']}**: int8 val mIoU {chosen['int8_miou']:.4f}, {latency(chosen['latency_ms'])}, "
-        f"{chosen['bytes'] / 1024:.1f} KiB (exported beside this file; its run: `{chosen['run_dir']}`).",
+        f"{chosen['bytes'] / 1024:.1f} KiB int8 file, {chosen['export_bytes'] / 1024:.1f} KiB with edgeseg's metadata "
+        f"(exported beside this file; its run: `{chosen['run_dir']}`).",
+        "",
+        "Sizes below are the int8 file as converted, without the metadata, for the trials, the finalists and the "
+        "naive family alike; a size budget is judged on the exported file.",
         "",
         "![frontier](frontier.png)",
         "",

@@ -1,7 +1,7 @@
 """`edgeseg search` on a tiny space: the export meets its budget when measured again, a search run again
-resumes its study without repeating a finished trial, the naive family's files are timed again beside
-the finalists, an impossible budget is one line and exit 4, and the frontier holds only non-dominated
-points."""
+resumes its study without repeating a finished trial, an accuracy floor is judged on the finalists,
+the naive family's files are timed again beside the finalists, an impossible budget is one line and
+exit 4, and the frontier holds only non-dominated points."""
 
 import json
 import re
@@ -58,7 +58,7 @@ def benchmark(arms: dict[str, tuple[float, float, str]]) -> dict:
     }
 
 
-@pytest.mark.ci  # 128 s in CI: two searches, four trainings
+@pytest.mark.ci  # 128 s in CI: two searches, four trainings, and a third search on them
 def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path, capsys, monkeypatch):
     path = write_yaml(tmp_path / "search.yaml", search_recipe(trials=3))
     folder = tmp_path / "runs" / "tiny_search-search"
@@ -101,6 +101,14 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert [row["label"] for row in result["naive"]] == ["naive"], "edgeseg's own arms are not the naive family"
     assert result["naive"][0]["latency_ms"] < 50.0, "timed again beside the finalists, not the benchmark's 999 ms"
     assert "timed alternately" in result["latency_timing"]
+
+    # An accuracy floor no tiny model reaches is judged on the finalists, trained in full (reused here).
+    recipe = search_recipe(trials=3)
+    recipe["budget"]["min_miou"] = 0.99
+    assert main(["search", str(write_yaml(path, recipe)), "--runs_dir", str(tmp_path / "runs")]) == 4
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("edgeseg: error:")]
+    assert len(errors) == 1 and "no candidate meets the budget" in errors[0], errors
+    assert re.search(r"int8 mIoU 0\.\d{4} < 0\.99", errors[0]), errors
 
 
 @pytest.mark.parametrize("names", ["benchmark.json", "first,benchmark"], ids=["one file", "bare names, a tuple to Fire"])

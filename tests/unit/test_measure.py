@@ -1,5 +1,6 @@
 """What untrained zoo models cost, measured side by side (edgeseg.measure): the costs tool's figures."""
 
+import numpy as np
 import pytest
 
 from edgeseg.errors import RecipeError
@@ -42,3 +43,19 @@ def test_a_model_compressed_like_training_has_the_zeros_and_values_tf_mot_leaves
     calibration = random_calibration((32, 32), 0, 4)
     dense, sparse = (content_sizes(convert_int8(m, calibration)) for m in (model, compressed))
     assert sparse["gzip_bytes"] < 0.7 * dense["gzip_bytes"] and sparse["bytes"] == pytest.approx(dense["bytes"], rel=0.01)
+
+
+@pytest.mark.parametrize("fill", [0.0, 0.25], ids=["all zeros", "one value"])
+def test_a_kernel_with_fewer_values_than_clusters_is_left_as_it_is(fill):
+    from edgeseg.kernels import kernels_of
+    from edgeseg.layer_selection import select_layers
+    from edgeseg.measure import compressed_like_training, untrained_model
+    from edgeseg.recipe import LayerSelection, ModelSpec
+
+    model = untrained_model(ModelSpec(arch="minimal", alpha=0.35, output_stride=32), (32, 32), 4)
+    selected = select_layers(model, 4, LayerSelection())
+    flat = model.get_layer(selected[0])
+    flat.kernel.assign(np.full(flat.kernel.shape, fill, dtype="float32"))
+    compressed = compressed_like_training(model, 4, 0.0, 8, LayerSelection(), LayerSelection())
+    assert (kernels_of(compressed, [flat.name])[flat.name] == fill).all()
+    assert len(set(kernels_of(compressed, [selected[1]])[selected[1]].ravel().tolist())) <= 8, "the others still clustered"

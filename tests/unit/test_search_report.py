@@ -10,7 +10,7 @@ def row(trial: int, label: str, miou: float | None, latency: float, **extra) -> 
 
 
 def test_search_md_gives_latencies_against_the_reference_and_names_repeats():
-    chosen = row(1, "wide", 0.31, 2.0, proxy_int8_miou=0.22)
+    chosen = row(1, "wide", 0.31, 2.0, proxy_int8_miou=0.22, export_bytes=403 * 1024)
     result = {
         "recipe": "tiny",
         "budget": {"latency_vs_recipe": 1.05, "latency_ms": None, "size_kb": None, "threads": 2},
@@ -31,7 +31,9 @@ def test_search_md_gives_latencies_against_the_reference_and_names_repeats():
     }
     markdown = search_markdown(result)
     assert "Budget: latency_vs_recipe 1.05 (latency at 2 threads)." in markdown
-    assert "Chosen: **wide**: int8 val mIoU 0.3100, 2.00 ms (0.80x)" in markdown
+    assert "Chosen: **wide**: int8 val mIoU 0.3100, 2.00 ms (0.80x), 400.0 KiB int8 file, 403.0 KiB with edgeseg's metadata" in (
+        markdown
+    )
     assert "| 0 | own | trained | 0.2100 | 2.50 ms (1.00x) | 400.0 KiB |" in markdown
     assert "| 2 | wide | repeat of trial 1: trained | 0.2200 | 2.00 ms (0.80x) | 400.0 KiB |" in markdown
     assert "| 3 | deep | failed: train: loss is NaN at epoch 2 |  | 2.40 ms (0.96x) |" in markdown
