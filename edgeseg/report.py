@@ -89,6 +89,7 @@ def channel_pruning_section(record: dict) -> list[str]:
         f"{len(record['steps'])} step(s); fine-tune: {record['fine_tune_loss']}. The int8 files of the model before and "
         "after, timed alternately in one process on this machine's CPU.",
         "",
+        *([f"**Latency target missed:** {record['latency_target_missed']}.", ""] if record.get("latency_target_missed") else []),
         "| | MACs | params | int8 file | int8 gzip | " + " | ".join(f"latency {t} thr" for t in threads) + " |",
         "|---|---|---|---|---|" + "---|" * len(threads),
     ]

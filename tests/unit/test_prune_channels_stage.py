@@ -139,3 +139,9 @@ def test_the_report_gives_the_before_and_after_table_and_only_the_narrowed_width
     assert "| after / before | 0.50 | 0.40 | 0.50 | 0.50 | 0.75 | 0.75 |" in lines
     assert "Widths of the 1 layers narrowed (of 2):" in lines
     assert "| stem | 16 | 8 |" in lines and not any(line.startswith("| logits") for line in lines)
+    assert not any("missed" in line for line in lines)
+    missed = channel_pruning_section({**record, "latency_target_missed": "runs in 0.87 of the latency, above keep 0.6"})
+    assert "**Latency target missed:** runs in 0.87 of the latency, above keep 0.6." in missed
+    assert missed.index("**Latency target missed:** runs in 0.87 of the latency, above keep 0.6.") < missed.index(
+        "| before | 100.0 M | 200,000 | 400.0 KiB | 200.0 KiB | 4.00 ms | 2.00 ms |"
+    ), "above the table it qualifies"
