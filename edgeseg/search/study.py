@@ -2,7 +2,8 @@
 
 Optuna samples candidates from the recipe's space (TPE, seeded by the recipe) in a study stored in
 SQLite by default (`runs/<name>-search/study.db`), so a killed search resumes without repeating a
-finished trial, and several workers can share one study through a database URL. The first trial is
+finished trial, and several workers can share one study through a database URL (a candidate one
+worker is training, another waits for rather than measuring it twice). The first trial is
 the recipe's own model when the space holds it (`_enqueue_first_points`). Each trial:
 
 1. measures the candidate untrained (`untrained_costs`); outside the budget it is pruned, never trained.
@@ -31,6 +32,7 @@ import math
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,6 +65,12 @@ from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
 log = logging.getLogger("edgeseg")
 REFERENCE_ATTR = "reference_latency_ms"
 REPEATS_ALLOWED = 5  # trials per wanted candidate before a sampler that only repeats itself is stopped
+# A running trial records that its worker is alive this often; after STALE_AFTER_SECONDS without, any
+# worker fails it (SIGKILL, a lost machine), and a twin waiting for its outcome trains the candidate.
+HEARTBEAT_SECONDS = 30
+STALE_AFTER_SECONDS = 120
+HEARTBEAT_ATTR = "heartbeat"  # set on trials run with a heartbeat: only those are waited for
+TWIN_POLL_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,11 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     family = list(naive)
     folder = Path(runs_dir) / f"{recipe.name}-search"
     folder.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: Optuna logs a failed trial's traceback as a warning; the search logs the error in one line.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     space_size = math.prod(len(values) for values in _distinct_choices(recipe).values())
     study = _open_study(recipe.name, search.storage or default_storage(Path(runs_dir), recipe.name), search.proxy_epochs)
+    _fail_stale_trials(study)  # a killed worker's trial, so the enqueued points it held are enqueued again
     # Resumed: a sampler seeded as at the start would propose the first candidates again.
     study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
     reference = _shared_reference(study, recipe, budget)
@@ -218,27 +228,29 @@ def _enqueue_first_points(study, recipe: Recipe, whole_space: bool) -> None:
 
 
 def _run_trial(study, setup: SearchSetup) -> None:
-    """Asks Optuna for a candidate and tells it the outcome: pruned (outside the budget, or hopeless
+    """Runs one trial through Optuna and records its outcome: pruned (outside the budget, or hopeless
     during training), failed (a stage error, recorded; it counts as done), or the int8 val mIoU of
-    its proxy training. A trial interrupted (Ctrl-C, SIGTERM) is told failed too, without an error,
-    so a rerun counts it as not done and samples anew."""
+    its proxy training. A trial interrupted (Ctrl-C, SIGTERM) is failed too, without an error, so a
+    rerun counts it as not done and samples anew. `study.optimize` rather than ask and tell: it keeps
+    the trial's heartbeat while it runs and fails the trials of workers that died (SIGKILL, a lost
+    machine), which nothing else would."""
     import optuna
 
-    trial = study.ask()
-    try:
-        value = _evaluate(trial, setup)
-    except StageError as error:  # this candidate failed (e.g. a stage missed its target); the others may not
-        log.warning("search: trial %d failed: %s", trial.number, error)
-        trial.set_user_attr("error", str(error))
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return
-    except BaseException:
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        raise
-    if value is None:
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    else:
-        study.tell(trial, value)
+    def objective(trial) -> float:
+        trial.set_user_attr(HEARTBEAT_ATTR, True)
+        try:
+            value = _evaluate(trial, setup)
+        except StageError as error:  # this candidate failed (e.g. a stage missed its target); the others may not
+            log.warning("search: trial %d failed: %s", trial.number, error)
+            trial.set_user_attr("error", str(error))
+            raise
+        if value is None:
+            raise optuna.TrialPruned()
+        return value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.optimize(objective, n_trials=1, catch=(StageError,))
 
 
 def _evaluate(trial, setup: SearchSetup) -> float | None:
@@ -252,7 +264,7 @@ def _evaluate(trial, setup: SearchSetup) -> float | None:
     candidate = sample_candidate(trial, recipe)
     trial.set_user_attr("candidate", candidate.as_dict())
     trial.set_user_attr("label", candidate.label)
-    twin = next((earlier for earlier in trial.study.trials if _done(earlier) and earlier.params == trial.params), None)
+    twin = _earlier_outcome(trial)
     if twin is not None:
         # Samplers propose a point again, in small spaces often: it would train (or stop) the same way.
         log.info(
@@ -311,6 +323,50 @@ def _evaluate(trial, setup: SearchSetup) -> float | None:
     trial.set_user_attr("int8_miou", miou)
     trial.set_user_attr("run_dir", str(result.run_dir))
     return miou
+
+
+def _earlier_outcome(trial):
+    """The done trial of the same candidate, if any. One still running in another worker is waited
+    for until it ends or its heartbeat stops (its worker died): measured twice, it would cost a whole
+    proxy training. Only an earlier-numbered twin is waited for, so two workers never wait on each
+    other; a twin from before heartbeats (`HEARTBEAT_ATTR`) is not, as nothing could tell it dead."""
+    import optuna
+
+    waited = False
+    while True:
+        same = [
+            other
+            for other in trial.study.get_trials(deepcopy=False)
+            if other.number != trial.number and other.params == trial.params
+        ]
+        done = next((other for other in same if _done(other)), None)
+        running = [
+            other
+            for other in same
+            if other.number < trial.number
+            and other.state == optuna.trial.TrialState.RUNNING
+            and other.user_attrs.get(HEARTBEAT_ATTR)
+        ]
+        if done is not None or not running:
+            return done
+        if not waited:
+            log.info(
+                "search: trial %d: the same candidate as trial %d, running in another worker; waiting for its outcome",
+                trial.number,
+                running[0].number,
+            )
+            waited = True
+        time.sleep(TWIN_POLL_SECONDS)
+        _fail_stale_trials(trial.study)
+
+
+def _fail_stale_trials(study) -> None:
+    """Fails the trials whose worker stopped beating for `STALE_AFTER_SECONDS` (Optuna's heartbeat)."""
+    import optuna
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def _finalists(study, setup: SearchSetup, family: list[dict]) -> tuple[list[dict], list[dict], str]:
@@ -435,8 +491,11 @@ def _open_study(name: str, storage: str, proxy_epochs: int):
     import sqlalchemy.exc
 
     def create():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            beating = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=STALE_AFTER_SECONDS)
         return optuna.create_study(
-            study_name=name, storage=storage, load_if_exists=True, direction="maximize", pruner=proxy_pruner(proxy_epochs)
+            study_name=name, storage=beating, load_if_exists=True, direction="maximize", pruner=proxy_pruner(proxy_epochs)
         )
 
     for attempt in range(STUDY_OPEN_ATTEMPTS - 1):

@@ -1,6 +1,8 @@
 """How a search starts and resumes its Optuna study, on in-memory studies (no training, no timing):
 the recipe's own model as a trial until one has taken it, and one latency scale for the study."""
 
+import threading
+import time
 from pathlib import Path
 
 import optuna
@@ -142,3 +144,61 @@ def test_the_pruner_waits_for_three_trained_candidates_not_for_repeats():
     assert not hopeless(), "two trained candidates and two repeats: too few to judge"
     trained(0.31)
     assert hopeless()
+
+
+def beating_study(tmp_path, monkeypatch):
+    """A study as a search opens it, with a heartbeat of 1 s and trials stale after 2 s."""
+    monkeypatch.setattr(search_study, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(search_study, "STALE_AFTER_SECONDS", 2)
+    monkeypatch.setattr(search_study, "TWIN_POLL_SECONDS", 0.2)
+    return search_study._open_study("tiny", f"sqlite:///{tmp_path / 'study.db'}", proxy_epochs=1)
+
+
+def running_elsewhere(study, searched):
+    """A trial as another worker holds it while it trains: running, sampled, its heartbeat recorded."""
+    trial = study.ask()
+    sample_candidate(trial, searched)
+    trial.set_user_attr(search_study.HEARTBEAT_ATTR, True)
+    study._storage.record_heartbeat(trial._trial_id)  # what the worker's heartbeat thread does
+    study.enqueue_trial(trial.params)
+    return trial
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the other worker's ask, simulated
+def test_a_candidate_running_in_another_worker_is_waited_for_and_its_outcome_taken(tmp_path, monkeypatch):
+    monkeypatch.setattr(search_study, "untrained_costs", lambda *args: pytest.fail("measured twice"))
+    searched, study = recipe(), beating_study(tmp_path, monkeypatch)
+    first = running_elsewhere(study, searched)
+
+    def first_finishes():
+        first.set_user_attr("int8_miou", 0.4)
+        study.tell(first, 0.4)
+
+    threading.Timer(0.5, first_finishes).start()
+    setup = search_study.SearchSetup(
+        searched, searched.search, BudgetConfig(), tmp_path, "distill", LatencyReference(b"", 1.0, "own")
+    )
+    again = study.ask()
+    assert search_study._evaluate(again, setup) == 0.4
+    assert again.user_attrs["repeat_of"] == first.number and again.user_attrs["int8_miou"] == 0.4
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the other worker's ask, simulated
+def test_a_twin_whose_worker_died_is_failed_by_its_heartbeat_and_the_candidate_measured(tmp_path, monkeypatch):
+    class Measured(Exception):
+        pass
+
+    def measure(*args):
+        raise Measured
+
+    monkeypatch.setattr(search_study, "untrained_costs", measure)
+    searched, study = recipe(), beating_study(tmp_path, monkeypatch)
+    dead = running_elsewhere(study, searched)  # no more heartbeats: its worker was killed
+    setup = search_study.SearchSetup(
+        searched, searched.search, BudgetConfig(), tmp_path, "distill", LatencyReference(b"", 1.0, "own")
+    )
+    started = time.perf_counter()
+    with pytest.raises(Measured):
+        search_study._evaluate(study.ask(), setup)
+    assert 2 <= time.perf_counter() - started < 30, "waited for the grace period, then measured"
+    assert study.trials[dead.number].state == optuna.trial.TrialState.FAIL
