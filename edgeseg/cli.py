@@ -96,7 +96,7 @@ class Commands:
         chosen = result["chosen"]
         print(
             f"chosen: {chosen['label']}: int8 val mIoU {chosen['int8_miou']:.4f}, {chosen['latency_ms']:.2f} ms, "
-            f"{chosen['bytes'] / 1024:.1f} KiB"
+            f"{chosen['export_bytes'] / 1024:.1f} KiB exported"
         )
         print(f"search: {Path(str(runs_dir)) / (result['recipe'] + '-search')}/search.md")
 

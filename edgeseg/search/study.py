@@ -66,9 +66,11 @@ log = logging.getLogger("edgeseg")
 REFERENCE_ATTR = "reference_latency_ms"
 REPEATS_ALLOWED = 5  # trials per wanted candidate before a sampler that only repeats itself is stopped
 # A running trial records that its worker is alive this often; after STALE_AFTER_SECONDS without, any
-# worker fails it (SIGKILL, a lost machine), and a twin waiting for its outcome trains the candidate.
+# worker fails it (SIGKILL, a lost machine) and queues its candidate again, at most STALE_RETRIES
+# times (a candidate whose training kills its worker, out of memory say, is not retried forever).
 HEARTBEAT_SECONDS = 30
-STALE_AFTER_SECONDS = 120
+STALE_AFTER_SECONDS = 300
+STALE_RETRIES = 2
 HEARTBEAT_ATTR = "heartbeat"  # set on trials run with a heartbeat: only those are waited for
 TWIN_POLL_SECONDS = 10
 
@@ -106,7 +108,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space_size = math.prod(len(values) for values in _distinct_choices(recipe).values())
     study = _open_study(recipe.name, search.storage or default_storage(Path(runs_dir), recipe.name), search.proxy_epochs)
-    _fail_stale_trials(study)  # a killed worker's trial, so the enqueued points it held are enqueued again
+    _fail_stale_trials(study)  # a killed worker's trials, each queued again (`_open_study`)
     # Resumed: a sampler seeded as at the start would propose the first candidates again.
     study.sampler = optuna.samplers.TPESampler(seed=recipe.seed + len(study.trials))
     reference = _shared_reference(study, recipe, budget)
@@ -236,6 +238,8 @@ def _run_trial(study, setup: SearchSetup) -> None:
     machine), which nothing else would."""
     import optuna
 
+    taken_over = []  # the trial another worker failed as stale, its candidate queued again
+
     def objective(trial) -> float:
         trial.set_user_attr(HEARTBEAT_ATTR, True)
         try:
@@ -244,13 +248,26 @@ def _run_trial(study, setup: SearchSetup) -> None:
             log.warning("search: trial %d failed: %s", trial.number, error)
             trial.set_user_attr("error", str(error))
             raise
+        except optuna.exceptions.UpdateFinishedTrialError:
+            taken_over.append(trial.number)
+            raise
         if value is None:
             raise optuna.TrialPruned()
         return value
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.optimize(objective, n_trials=1, catch=(StageError,))
+        try:
+            study.optimize(objective, n_trials=1, catch=(StageError,))
+        except ValueError:  # Optuna's "Cannot tell a FAIL trial": the trial was no longer this worker's
+            if not taken_over:
+                raise
+            log.warning(
+                "search: trial %d was failed by another worker (no heartbeat for %d s: this one was paused or its "
+                "storage locked); its candidate is queued again",
+                taken_over[0],
+                STALE_AFTER_SECONDS,
+            )
 
 
 def _evaluate(trial, setup: SearchSetup) -> float | None:
@@ -493,7 +510,12 @@ def _open_study(name: str, storage: str, proxy_epochs: int):
     def create():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            beating = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=STALE_AFTER_SECONDS)
+            beating = optuna.storages.RDBStorage(
+                storage,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=STALE_AFTER_SECONDS,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=STALE_RETRIES),
+            )
         return optuna.create_study(
             study_name=name, storage=beating, load_if_exists=True, direction="maximize", pruner=proxy_pruner(proxy_epochs)
         )

@@ -115,7 +115,8 @@ def latency_target_missed(keep: float, before: dict, after: dict, threads: int) 
         return None
     return (
         f"the removed model runs in {ratio:.2f} of the unpruned model's latency at {threads} threads, above keep {keep:g}: "
-        "the probes were probably timed while the CPU was busy; run the stage again on an idle machine, or lower keep"
+        "the probes were probably timed while the CPU was busy; delete the stage's folder and run it again on an idle "
+        "machine (a rerun reuses its rounds), or lower keep"
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from edgeseg.errors import RecipeError
+from edgeseg.errors import RecipeError, StageError
 from edgeseg.recipe import BudgetConfig, parse_recipe
 from edgeseg.search import study as search_study
 from edgeseg.search.candidates import LatencyReference, recipe_params, sample_candidate
@@ -178,8 +178,9 @@ def test_a_candidate_running_in_another_worker_is_waited_for_and_its_outcome_tak
     setup = search_study.SearchSetup(
         searched, searched.search, BudgetConfig(), tmp_path, "distill", LatencyReference(b"", 1.0, "own")
     )
-    again = study.ask()
+    again, started = study.ask(), time.perf_counter()
     assert search_study._evaluate(again, setup) == 0.4
+    assert time.perf_counter() - started >= 0.4, "it waited for the twin to finish"
     assert again.user_attrs["repeat_of"] == first.number and again.user_attrs["int8_miou"] == 0.4
 
 
@@ -202,3 +203,48 @@ def test_a_twin_whose_worker_died_is_failed_by_its_heartbeat_and_the_candidate_m
         search_study._evaluate(study.ask(), setup)
     assert 2 <= time.perf_counter() - started < 30, "waited for the grace period, then measured"
     assert study.trials[dead.number].state == optuna.trial.TrialState.FAIL
+    retried = study.trials[-1]
+    assert retried.state == optuna.trial.TrialState.WAITING and retried.params == dead.params, "queued again"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [(0.4, "COMPLETE"), (None, "PRUNED"), (StageError("quantize: no calibration images"), "FAIL")],
+)
+def test_a_trial_run_tells_optuna_its_outcome_and_records_a_stage_error(tmp_path, monkeypatch, outcome, state):
+    def evaluate(trial, setup):
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(search_study, "_evaluate", evaluate)
+    study = beating_study(tmp_path, monkeypatch)
+    search_study._run_trial(study, setup=None)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState[state] and trial.user_attrs[search_study.HEARTBEAT_ATTR]
+    assert trial.user_attrs.get("error") == (str(outcome) if state == "FAIL" else None)
+    assert search_study._done(trial)
+
+
+def test_a_trial_failed_by_another_worker_while_it_ran_ends_with_a_warning_not_a_traceback(tmp_path, monkeypatch, caplog):
+    def failed_elsewhere(trial, setup):
+        study._storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)  # what fail_stale_trials does
+        trial.set_user_attr("int8_miou", 0.4)
+        return 0.4
+
+    monkeypatch.setattr(search_study, "_evaluate", failed_elsewhere)
+    study = beating_study(tmp_path, monkeypatch)
+    search_study._run_trial(study, setup=None)
+    assert "trial 0 was failed by another worker" in caplog.text
+    assert not search_study._done(study.trials[0]), "not done: its candidate is measured again"
+
+
+def test_a_bug_in_a_trial_is_raised_not_taken_for_another_worker(tmp_path, monkeypatch):
+    def broken(trial, setup):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(search_study, "_evaluate", broken)
+    study = beating_study(tmp_path, monkeypatch)
+    with pytest.raises(ValueError, match="a bug"):
+        search_study._run_trial(study, setup=None)
+    assert study.trials[0].state == optuna.trial.TrialState.FAIL
