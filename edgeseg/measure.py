@@ -108,12 +108,32 @@ def latency_ratio(reference: bytes, candidate: bytes, threads: int, rounds: int 
     return latency["candidate"][str(threads)] / latency["reference"][str(threads)]
 
 
+def without_final_resize(model):
+    """`model` ending before its last layer, the zoo heads' bilinear upsampling of the logits to the
+    input resolution, so timing both shows what that one op costs. ValueError when the last layer
+    is not a resize."""
+    from edgeseg._keras import keras
+
+    last = model.layers[-1]
+    if not isinstance(last, keras.layers.UpSampling2D | keras.layers.Resizing):
+        raise ValueError(f"expected a model ending in a resize layer, received one ending in {type(last).__name__}")
+    return keras.Model(model.inputs, last.input, name=f"{model.name}_at_head_resolution")
+
+
 def zoo_costs(
-    names: list[str], input_size: tuple[int, int], num_classes: int, seed: int = 0, rounds: int = 20
+    names: list[str],
+    input_size: tuple[int, int],
+    num_classes: int,
+    seed: int = 0,
+    rounds: int = 20,
+    head_resolution: bool = False,
 ) -> dict[str, dict]:
     """`deployment_costs` of untrained zoo models named as `model_from_name` reads them, each
     optionally followed by `:F`, the model after `prune_channels`' removal to a fraction F of its
-    MACs (global, l1), e.g. `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3"]`."""
+    MACs (global, l1), e.g. `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3"]`. With
+    `head_resolution`, each model also without its final resize (`without_final_resize`), named
+    `<name>@head`: where the logits' upsampling is a large share of the latency, removing channels
+    cannot remove it."""
     from edgeseg.errors import RecipeError
     from edgeseg.recipe import model_from_name
 
@@ -125,6 +145,8 @@ def zoo_costs(
             models[name] = untrained_model(spec, input_size, num_classes, seed, float(keep) if keep else None)
         except ValueError as error:
             raise RecipeError(f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})") from None
+        if head_resolution:
+            models[f"{name}@head"] = without_final_resize(models[name])
     return deployment_costs(models, random_calibration(input_size, seed), threads=(1, 2), rounds=rounds)
 
 

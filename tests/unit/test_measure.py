@@ -16,6 +16,27 @@ def test_zoo_costs_measure_each_named_model_and_channel_removal_makes_it_cheaper
     assert len(table) == 4 and table[2].startswith("| minimal-0.35-os32 |") and "(1.00x)" in table[2]
 
 
+def test_head_resolution_times_each_model_also_without_its_final_resize():
+    costs = zoo_costs(["lraspp-0.35-os32"], (32, 32), 4, rounds=1, head_resolution=True)
+    assert list(costs) == ["lraspp-0.35-os32", "lraspp-0.35-os32@head"]
+    full, head = costs.values()
+    assert head["macs"] == full["macs"], "the resize has no MACs: the difference is its latency alone"
+    assert head["params"] == full["params"] and all(head["latency_ms"][threads] > 0 for threads in ("1", "2"))
+
+
+def test_without_final_resize_ends_at_the_heads_resolution_and_refuses_a_model_not_ending_in_a_resize():
+    from edgeseg._keras import keras
+    from edgeseg.measure import untrained_model, without_final_resize
+    from edgeseg.recipe import model_from_name
+
+    zoo_model = untrained_model(model_from_name("lraspp-0.35-os32"), (64, 64), 4)
+    assert without_final_resize(zoo_model).output_shape == (None, 8, 8, 4), "the stride-8 skip's resolution"
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
+    with pytest.raises(ValueError, match="ending in a resize layer, received one ending in Conv2D"):
+        without_final_resize(model)
+
+
 def test_an_unreachable_channel_fraction_is_one_line_naming_the_model():
     with pytest.raises(RecipeError, match=r"lraspp-0.35:0.001: expected a MACs fraction within reach"):
         zoo_costs(["lraspp-0.35:0.001"], (32, 32), 4, rounds=1)
