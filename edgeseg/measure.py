@@ -10,8 +10,14 @@ Example::
     costs["after"]["latency_ms"]["2"] / costs["before"]["latency_ms"]["2"]
 """
 
+import re
+import shlex
+import subprocess
+import tempfile
+
 import numpy as np
 
+from edgeseg.errors import EdgesegError
 from edgeseg.files import content_sizes
 from edgeseg.profile import profile_model
 from edgeseg.quantization.converters import convert_int8
@@ -118,6 +124,26 @@ def without_final_resize(model):
     if not isinstance(last, keras.layers.UpSampling2D | keras.layers.Resizing):
         raise ValueError(f"expected a model ending in a resize layer, received one ending in {type(last).__name__}")
     return keras.Model(model.inputs, last.input, name=f"{model.name}_at_head_resolution")
+
+
+def command_latency_ms(tflite: bytes, command: str, key: str) -> float:
+    """Median latency in ms of the file on a device: the last line `command` prints when run with the
+    file's path in place of `{model}` (an adb script, a vendor's benchmark tool). `key` is the
+    recipe key that set the command, named when its output is not a number."""
+    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
+        file.write(tflite)
+        file.flush()
+        argv = shlex.split(command.replace("{model}", shlex.quote(file.name)))
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    lines = done.stdout.strip().splitlines()
+    number = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms)?\s*", lines[-1]) if lines else None
+    if done.returncode != 0 or number is None:
+        raise EdgesegError(
+            f"{key}: expected exit 0 and a number of ms as the last line. Received: exit "
+            f"{done.returncode}, last line {lines[-1] if lines else ''!r} from {' '.join(argv)!r}"
+            + (f", stderr {done.stderr.strip().splitlines()[-1]!r}" if done.stderr.strip() else "")
+        )
+    return float(number.group(1))
 
 
 def zoo_costs(

@@ -40,3 +40,10 @@ def short(value: Any, limit: int = 80) -> str:
     """A bounded repr of a received value, for one-line errors."""
     text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def names_the_model(command: str | None) -> str | None:
+    """A measure command as given, once it is known to say where the .tflite's path goes."""
+    if command is not None and "{model}" not in command:
+        raise ValueError(f"expected {{model}} where the .tflite's path goes. Received: {command!r}")
+    return command

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgeseg.recipe.base import Section
+from edgeseg.recipe.base import Section, names_the_model
 from edgeseg.recipe.data import checked_input_size
 from edgeseg.recipe.models import Arch, Backbone
 
@@ -44,9 +44,7 @@ class BudgetConfig(Section):
     @field_validator("measure_command")
     @classmethod
     def _names_the_model(cls, command: str | None) -> str | None:
-        if command is not None and "{model}" not in command:
-            raise ValueError(f"expected {{model}} where the .tflite's path goes. Received: {command!r}")
-        return command
+        return names_the_model(command)
 
 
 class SearchSpace(Section):

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgeseg.recipe.base import Section
+from edgeseg.recipe.base import Section, names_the_model
 
 
 def compiled_patterns(patterns: list[str] | None) -> list[str] | None:
@@ -167,12 +167,31 @@ class PruneChannelsConfig(FitConfig, _StopsEarly, _TeacherGuided):
         description="regular expressions of layers whose channels must not change (the model's input and logits never do)",
     )
     threads: int = Field(2, ge=1, description="target latency: interpreter threads it is measured at")
+    measure_command: str | None = Field(
+        None,
+        description="target latency: a command that times a .tflite on the device instead of this machine's interpreter: "
+        "run with the file's path in place of {model}, it prints the median latency in milliseconds as its last line "
+        "(as budget.measure_command)",
+    )
     taylor_batches: int = Field(8, ge=1, description="importance taylor: train batches it is averaged over")
 
     @field_validator("keep_layers")
     @classmethod
     def _patterns_compile(cls, patterns: list[str]) -> list[str]:
         return compiled_patterns(patterns) or []
+
+    @field_validator("measure_command")
+    @classmethod
+    def _names_the_model(cls, command: str | None) -> str | None:
+        return names_the_model(command)
+
+    @model_validator(mode="after")
+    def _a_command_times_a_latency_target(self) -> PruneChannelsConfig:
+        if self.measure_command is not None and self.target != "latency":
+            raise ValueError(
+                f"measure_command times a latency target: expected target: latency. Received: target={self.target!r}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _an_epoch_per_step(self) -> PruneChannelsConfig:

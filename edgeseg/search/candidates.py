@@ -16,9 +16,6 @@ Example::
     trial = candidate_recipe(recipe, candidate, "camvid_search-trial-004", epochs=6)
 """
 
-import re
-import shlex
-import subprocess
 from dataclasses import asdict, dataclass
 
 from edgeseg.errors import EdgesegError
@@ -250,7 +247,9 @@ def latency_reference(recipe: Recipe, budget: BudgetConfig, latency_ms: float | 
     own = recipe_candidate(recipe)
     _, tflite = untrained_tflite(recipe, own, getattr(recipe, searched_role(recipe)).minimalistic)
     if latency_ms is None and budget.measure_command is not None:
-        latency_ms = measured_latency(tflite, budget)
+        from edgeseg.measure import command_latency_ms
+
+        latency_ms = command_latency_ms(tflite, budget.measure_command, "budget.measure_command")
     elif latency_ms is None:
         latency_ms = TFLiteSegmenter(tflite, threads=budget.threads).latency_ms(runs=LATENCY_RUNS)["median_ms"]
     return LatencyReference(tflite, latency_ms, own.label)
@@ -315,28 +314,6 @@ def latency_costs(latency_ms: float, reference: LatencyReference) -> dict:
     return {"latency_ms": latency_ms, "latency_vs_recipe": latency_ms / reference.latency_ms}
 
 
-def measured_latency(tflite: bytes, budget: BudgetConfig) -> float:
-    """Median latency in ms of the file: the last line the budget's measure command prints for it."""
-    import tempfile
-
-    if budget.measure_command is None:
-        raise ValueError("measured_latency needs budget.measure_command")
-    with tempfile.NamedTemporaryFile(suffix=".tflite") as file:
-        file.write(tflite)
-        file.flush()
-        command = shlex.split(budget.measure_command.replace("{model}", shlex.quote(file.name)))
-        done = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    lines = done.stdout.strip().splitlines()
-    number = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms)?\s*", lines[-1]) if lines else None
-    if done.returncode != 0 or number is None:
-        raise EdgesegError(
-            f"budget.measure_command: expected exit 0 and a number of ms as the last line. Received: exit "
-            f"{done.returncode}, last line {lines[-1] if lines else ''!r} from {' '.join(command)!r}"
-            + (f", stderr {done.stderr.strip().splitlines()[-1]!r}" if done.stderr.strip() else "")
-        )
-    return float(number.group(1))
-
-
 def latencies_together(
     models: dict[str, bytes], budget: BudgetConfig, reference: LatencyReference
 ) -> tuple[dict[str, float], str]:
@@ -344,7 +321,11 @@ def latencies_together(
     by the budget's measure command, or by the interpreter here, the files timed alternately in one
     process with the reference and scaled to its first timing."""
     if budget.measure_command is not None:
-        return {name: measured_latency(content, budget) for name, content in models.items()}, "the budget's measure command"
+        from edgeseg.measure import command_latency_ms
+
+        command = budget.measure_command
+        on_device = {name: command_latency_ms(content, command, "budget.measure_command") for name, content in models.items()}
+        return on_device, "the budget's measure command"
     from edgeseg.tflite import alternating_latency
 
     if REFERENCE_NAME in models:

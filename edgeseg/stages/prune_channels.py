@@ -26,7 +26,7 @@ from edgeseg.distillation import fine_tune_loss, fine_tune_trainer
 from edgeseg.errors import StageError
 from edgeseg.files import write_json_atomic
 from edgeseg.losses import masked_cross_entropy
-from edgeseg.measure import deployment_costs, latency_ratio
+from edgeseg.measure import command_latency_ms, deployment_costs, latency_ratio
 from edgeseg.models.io import load_model, save_model
 from edgeseg.profile import profile_model
 from edgeseg.quantization.converters import calibration_images, convert_int8
@@ -38,6 +38,7 @@ CALIBRATION_IMAGES = 16
 """Calibration for measuring int8 files: their size and speed do not depend on the ranges."""
 LATENCY_PROBES = 6
 """Converted and timed candidates when bisecting the MACs fraction for a latency target."""
+MEASURE_KEY = "prune_channels.measure_command"
 LATENCY_SLACK = 0.05
 """How far above `keep` the removed model's final timing may land before the stage warns: one
 probe's timing varies by a few hundredths on an idle machine (0.728 and 0.884 of the time for 0.731
@@ -87,7 +88,17 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     }
     before, after = costs["before"], costs["after"]
     if cfg.target == "latency":
-        record["latency_target_missed"] = latency_target_missed(cfg.keep, before, after, cfg.threads)
+        if cfg.measure_command is not None:
+            record["device_latency_ms"] = {
+                name: command_latency_ms(convert_int8(model_, calibration), cfg.measure_command, MEASURE_KEY)
+                for name, model_ in (("before", original), ("after", model))
+            }
+            timed = record["device_latency_ms"]
+            ratio, timed_by = timed["after"] / timed["before"], "on the device (measure_command)"
+        else:
+            threads = str(cfg.threads)
+            ratio, timed_by = after["latency_ms"][threads] / before["latency_ms"][threads], f"at {cfg.threads} threads here"
+        record["latency_target_missed"] = latency_target_missed(cfg.keep, ratio, timed_by)
         if record["latency_target_missed"]:
             log.warning("prune_channels: %s", record["latency_target_missed"])
     log.info(
@@ -99,24 +110,24 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     return StageOutcome(PipelineState(model=model, teacher=state.teacher), record)
 
 
-def latency_target_missed(keep: float, before: dict, after: dict, threads: int) -> str | None:
-    """Why the removed model misses a latency target, or None: its final timing (`deployment_costs`)
-    above `keep` of the unpruned model's by more than `LATENCY_SLACK`. The bisection trusts each
-    probe's timing, so a machine busy while it timed them gives a plan that runs slower than asked.
+def latency_target_missed(keep: float, ratio: float, timed_by: str) -> str | None:
+    """Why the removed model misses a latency target, or None: its final timing, `ratio` of the
+    unpruned model's (`timed_by` says where), above `keep` by more than `LATENCY_SLACK`. The
+    bisection trusts each probe's timing, so a machine busy while it timed them gives a plan that
+    runs slower than asked.
 
     Example:
-        >>> latency_target_missed(0.8, {"latency_ms": {"2": 10.0}}, {"latency_ms": {"2": 8.2}}, 2) is None
+        >>> latency_target_missed(0.8, 0.82, "at 2 threads here") is None
         True
-        >>> latency_target_missed(0.8, {"latency_ms": {"2": 10.0}}, {"latency_ms": {"2": 8.7}}, 2)[:55]
+        >>> latency_target_missed(0.8, 0.87, "at 2 threads here")[:55]
         "the removed model runs in 0.87 of the unpruned model's "
     """
-    ratio = after["latency_ms"][str(threads)] / before["latency_ms"][str(threads)]
     if ratio <= keep + LATENCY_SLACK:
         return None
     return (
-        f"the removed model runs in {ratio:.2f} of the unpruned model's latency at {threads} threads, above keep {keep:g}: "
-        "the probes were probably timed while the CPU was busy; delete the stage's folder and run it again on an idle "
-        "machine (a rerun reuses its rounds), or lower keep"
+        f"the removed model runs in {ratio:.2f} of the unpruned model's latency {timed_by}, above keep {keep:g}: "
+        "the probes were probably timed while the machine was busy; delete the stage's folder and run it again when "
+        "it is idle (a rerun reuses its rounds), or lower keep"
     )
 
 
@@ -186,10 +197,13 @@ def _completed_step(ctx):
 
 def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
     """The largest MACs fraction whose plan's int8 file runs in at most `cfg.keep` of the unpruned
-    file's latency at `cfg.threads` (each candidate converted and timed alternately with it)."""
+    file's latency: by `cfg.measure_command` on the device, or else here at `cfg.threads` (each
+    candidate converted and timed alternately with it)."""
     importance = channel_importance(model, groups, "l1" if cfg.importance == "taylor" else cfg.importance)
     reference = convert_int8(model, calibration)
     low = narrowest_fraction(model, groups, importance, "macs", cfg.round_to, cfg.min_channels)
+    command = cfg.measure_command
+    reference_ms = command_latency_ms(reference, command, MEASURE_KEY) if command is not None else 0.0
 
     def latency_at(fraction: float) -> float:
         if fraction >= 1.0:
@@ -199,7 +213,12 @@ def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
             if cfg.allocation == "global"
             else uniform_allocate(model, groups, importance, ("macs", fraction), cfg.round_to, cfg.min_channels)
         )
-        ratio = latency_ratio(reference, convert_int8(remove_channels(model, groups, kept), calibration), cfg.threads)
+        candidate = convert_int8(remove_channels(model, groups, kept), calibration)
+        ratio = (
+            command_latency_ms(candidate, command, MEASURE_KEY) / reference_ms
+            if command is not None
+            else latency_ratio(reference, candidate, cfg.threads)
+        )
         log.info("  latency target: %.3f of the MACs runs in %.3f of the time", fraction, ratio)
         return ratio
 

@@ -146,3 +146,31 @@ def test_the_report_gives_the_before_and_after_table_and_only_the_narrowed_width
     assert missed.index("**Latency target missed:** runs in 0.87 of the latency, above keep 0.6.") < missed.index(
         "| before | 100.0 M | 200,000 | 400.0 KiB | 200.0 KiB | 4.00 ms | 2.00 ms |"
     ), "above the table it qualifies"
+
+
+@pytest.mark.ci  # converts and times every probe by a command: about a minute
+def test_a_latency_target_is_timed_by_the_measure_command_when_given(tiny_model, tiny_context, tmp_path, monkeypatch):
+    """A stand-in device: the command prints the file's size in KB as its latency in ms."""
+    import sys
+
+    from edgeseg.stages import prune_channels
+
+    monkeypatch.setattr(prune_channels, "latency_ratio", lambda *args, **kwargs: pytest.fail("timed here, not by the command"))
+    device = tmp_path / "device.py"
+    device.write_text("import os, sys\nprint(f'{os.path.getsize(sys.argv[1]) / 1000} ms')\n")
+    outcome = run_stage_test(
+        "prune_channels",
+        PipelineState(tiny_model),
+        tiny_context,
+        target="latency",
+        keep=0.6,
+        epochs=1,
+        measure_command=f"{sys.executable} {device} {{model}}",
+    )
+    record = outcome.record
+    assert 0 < record["kept_macs_fraction"] < 0.6
+    on_device = record["device_latency_ms"]
+    assert on_device["before"] == pytest.approx(record["before"]["bytes"] / 1000, rel=0.01)
+    assert on_device["after"] < on_device["before"]
+    missed = record["latency_target_missed"]
+    assert missed is None or "on the device (measure_command)" in missed

@@ -585,3 +585,20 @@ def test_a_dumped_recipe_loads_back_the_same(tmp_path):
     loaded = load_recipe(write_yaml(tmp_path / "recipe.yaml", recipe))
     again = load_recipe(write_yaml(tmp_path / "dumped.yaml", loaded.model_dump(mode="json")))
     assert again.hash == loaded.hash and dict(again.stage_items())["quantize"].qat is None
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        (
+            {"target": "latency", "measure_command": "adb-bench"},
+            ["stages[2].prune_channels.measure_command", "expected {model}", "'adb-bench'"],
+        ),
+        ({"measure_command": "bench {model}"}, ["stages[2].prune_channels", "expected target: latency", "target='macs'"]),
+    ],
+)
+def test_a_prune_channels_measure_command_is_checked(tmp_path, options, fragments):
+    recipe = quickstart_dict()
+    recipe["stages"].insert(2, {"prune_channels": {"epochs": 1, **options}})
+    path = write_yaml(tmp_path / "recipe.yaml", recipe)
+    assert_one_problem(load_error(path), path, *fragments)
