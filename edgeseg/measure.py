@@ -126,6 +126,9 @@ def without_final_resize(model):
     return keras.Model(model.inputs, last.input, name=f"{model.name}_at_head_resolution")
 
 
+COMMAND_TIMEOUT_SECONDS = 600
+
+
 def command_latency_ms(tflite: bytes, command: str, key: str) -> float:
     """Median latency in ms of the file on a device: the last line `command` prints when run with the
     file's path in place of `{model}` (an adb script, a vendor's benchmark tool). `key` is the
@@ -134,12 +137,15 @@ def command_latency_ms(tflite: bytes, command: str, key: str) -> float:
         file.write(tflite)
         file.flush()
         argv = shlex.split(command.replace("{model}", shlex.quote(file.name)))
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_SECONDS)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise EdgesegError(f"{key}: cannot run {' '.join(argv)!r}: {error}") from None
     lines = done.stdout.strip().splitlines()
     number = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(ms)?\s*", lines[-1]) if lines else None
-    if done.returncode != 0 or number is None:
+    if done.returncode != 0 or number is None or float(number.group(1)) <= 0:
         raise EdgesegError(
-            f"{key}: expected exit 0 and a number of ms as the last line. Received: exit "
+            f"{key}: expected exit 0 and a number of ms above 0 as the last line. Received: exit "
             f"{done.returncode}, last line {lines[-1] if lines else ''!r} from {' '.join(argv)!r}"
             + (f", stderr {done.stderr.strip().splitlines()[-1]!r}" if done.stderr.strip() else "")
         )

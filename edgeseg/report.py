@@ -76,6 +76,11 @@ def _markdown(report: dict, recipe) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _device_latency_lines(device: dict) -> list[str]:
+    before, after = device["before"], device["after"]
+    return [f"On the device (`measure_command`): {before:.2f} ms before, {after:.2f} ms after ({after / before:.2f}).", ""]
+
+
 def channel_pruning_section(record: dict) -> list[str]:
     """`prune_channels` before and after: MACs, parameters, the int8 file, its latency; then the
     widths of the layers it narrowed."""
@@ -90,6 +95,7 @@ def channel_pruning_section(record: dict) -> list[str]:
         "after, timed alternately in one process on this machine's CPU.",
         "",
         *([f"**Latency target missed:** {record['latency_target_missed']}.", ""] if record.get("latency_target_missed") else []),
+        *(_device_latency_lines(record["device_latency_ms"]) if record.get("device_latency_ms") else []),
         "| | MACs | params | int8 file | int8 gzip | " + " | ".join(f"latency {t} thr" for t in threads) + " |",
         "|---|---|---|---|---|" + "---|" * len(threads),
     ]

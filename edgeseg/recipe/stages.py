@@ -147,7 +147,7 @@ class PruneChannelsConfig(FitConfig, _StopsEarly, _TeacherGuided):
     target: Literal["macs", "params", "latency"] = Field(
         "macs",
         description="what `keep` is a fraction of: MACs, parameters, or the int8 file's interpreter latency at `threads` "
-        "(measured here, against the unpruned model timed alternately with it)",
+        "(measured here, against the unpruned model timed alternately with it, or on a device by `measure_command`)",
     )
     keep: float = Field(0.5, gt=0, lt=1, description="the fraction of the target kept, at most")
     importance: Literal["l1", "l2", "bn_scale", "taylor"] = Field(

@@ -4,7 +4,8 @@ and faster, then a fine-tune on the labels, and with `distill:` on a teacher's l
 The channels that must go together are read from the model's graph; every group but the model's
 input, its logits and `keep_layers` may shrink. Channels are ranked by `importance` and kept by one
 global ranking to `keep` of the MACs, the parameters or the int8 file's measured latency
-(`allocation: uniform` keeps the same fraction of every group instead). In `steps` rounds, each
+(`allocation: uniform` keeps the same fraction of every group instead); the latency is this
+machine's interpreter's, or a device's through `measure_command`. In `steps` rounds, each
 removing an equal share (geometrically) and followed by an equal share of the fine-tune epochs;
 the last round keeps its best val epoch. With `distill:`, the fine-tune also learns from a
 teacher's logits: the teacher a `distill` stage learned from, or, without one, the model as it was
@@ -126,8 +127,8 @@ def latency_target_missed(keep: float, ratio: float, timed_by: str) -> str | Non
         return None
     return (
         f"the removed model runs in {ratio:.2f} of the unpruned model's latency {timed_by}, above keep {keep:g}: "
-        "the probes were probably timed while the machine was busy; delete the stage's folder and run it again when "
-        "it is idle (a rerun reuses its rounds), or lower keep"
+        "the probes were probably timed while the machine was busy; run the stage again when it is idle, its folder "
+        "deleted first (a rerun would reuse its rounds), or lower keep"
     )
 
 
@@ -203,7 +204,6 @@ def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
     reference = convert_int8(model, calibration)
     low = narrowest_fraction(model, groups, importance, "macs", cfg.round_to, cfg.min_channels)
     command = cfg.measure_command
-    reference_ms = command_latency_ms(reference, command, MEASURE_KEY) if command is not None else 0.0
 
     def latency_at(fraction: float) -> float:
         if fraction >= 1.0:
@@ -215,7 +215,8 @@ def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
         )
         candidate = convert_int8(remove_channels(model, groups, kept), calibration)
         ratio = (
-            command_latency_ms(candidate, command, MEASURE_KEY) / reference_ms
+            # The reference timed again beside each probe: a phone warming up slows later probes.
+            command_latency_ms(candidate, command, MEASURE_KEY) / command_latency_ms(reference, command, MEASURE_KEY)
             if command is not None
             else latency_ratio(reference, candidate, cfg.threads)
         )

@@ -153,6 +153,7 @@ def test_a_latency_target_is_timed_by_the_measure_command_when_given(tiny_model,
     """A stand-in device: the command prints the file's size in KB as its latency in ms."""
     import sys
 
+    from edgeseg.report import channel_pruning_section
     from edgeseg.stages import prune_channels
 
     monkeypatch.setattr(prune_channels, "latency_ratio", lambda *args, **kwargs: pytest.fail("timed here, not by the command"))
@@ -174,3 +175,4 @@ def test_a_latency_target_is_timed_by_the_measure_command_when_given(tiny_model,
     assert on_device["after"] < on_device["before"]
     missed = record["latency_target_missed"]
     assert missed is None or "on the device (measure_command)" in missed
+    assert any(line.startswith("On the device (`measure_command`): ") for line in channel_pruning_section(record))

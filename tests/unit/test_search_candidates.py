@@ -188,8 +188,14 @@ def test_a_budget_measure_command_times_each_file_and_a_bad_one_is_one_line(tmp_
     message = str(caught.value)
     assert (
         message.startswith(
-            "budget.measure_command: expected exit 0 and a number of ms as the last line. "
+            "budget.measure_command: expected exit 0 and a number of ms above 0 as the last line. "
             "Received: exit 0, last line 'no number here' from "
         )
         and str(printer) in message
     )
+    printer.write_text("print('0 ms')\n")
+    with pytest.raises(EdgesegError, match="a number of ms above 0 as the last line. Received: exit 0, last line '0 ms'"):
+        latencies_together({"a": b"x"}, budget, reference)
+    missing = BudgetConfig(measure_command="no-such-benchmark-tool {model}")
+    with pytest.raises(EdgesegError, match=r"^budget.measure_command: cannot run 'no-such-benchmark-tool /"):
+        latencies_together({"a": b"x"}, missing, reference)
