@@ -26,6 +26,7 @@ Example::
     result["chosen"]["label"], result["frontier"]["latency_ms"]
 """
 
+import contextlib
 import itertools
 import logging
 import math
@@ -255,8 +256,7 @@ def _run_trial(study, setup: SearchSetup) -> None:
             raise optuna.TrialPruned()
         return value
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _heartbeat_api():
         try:
             study.optimize(objective, n_trials=1, catch=(StageError,))
         except ValueError:  # Optuna's "Cannot tell a FAIL trial": the trial was no longer this worker's
@@ -377,12 +377,22 @@ def _earlier_outcome(trial):
         _fail_stale_trials(trial.study)
 
 
-def _fail_stale_trials(study) -> None:
-    """Fails the trials whose worker stopped beating for `STALE_AFTER_SECONDS` (Optuna's heartbeat)."""
+@contextlib.contextmanager
+def _heartbeat_api():
+    """Optuna's heartbeat (storage arguments, stale-trial failing, `optimize` with it) without its
+    ExperimentalWarning on every call."""
     import optuna
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _fail_stale_trials(study) -> None:
+    """Fails the trials whose worker stopped beating for `STALE_AFTER_SECONDS` (Optuna's heartbeat)."""
+    import optuna
+
+    with _heartbeat_api():
         optuna.storages.fail_stale_trials(study)
 
 
@@ -508,8 +518,7 @@ def _open_study(name: str, storage: str, proxy_epochs: int):
     import sqlalchemy.exc
 
     def create():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _heartbeat_api():
             beating = optuna.storages.RDBStorage(
                 storage,
                 heartbeat_interval=HEARTBEAT_SECONDS,
