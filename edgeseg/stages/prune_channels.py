@@ -9,8 +9,8 @@ machine's interpreter's, or a device's through `measure_command`. In `steps` rou
 removing an equal share (geometrically) and followed by an equal share of the fine-tune epochs;
 the last round keeps its best val epoch. With `distill:`, the fine-tune also learns from a
 teacher's logits: the teacher a `distill` stage learned from, or, without one, the model as it was
-before pruning. A round's model is saved in `step-<n>/`, so `--resume` continues after the last
-completed round.
+before pruning. A round's model is saved in `step-<n>/`, and a latency target's plan in
+`latency_plan.json`, so `--resume` continues after the last completed round with the same plan.
 """
 
 import dataclasses
@@ -40,6 +40,7 @@ CALIBRATION_IMAGES = 16
 LATENCY_PROBES = 6
 """Converted and timed candidates when bisecting the MACs fraction for a latency target."""
 MEASURE_KEY = "prune_channels.measure_command"
+LATENCY_PLAN_FILE = "latency_plan.json"
 LATENCY_SLACK = 0.05
 """How far above `keep` the removed model's final timing may land before the stage warns: one
 probe's timing varies by a few hundredths on an idle machine (0.728 and 0.884 of the time for 0.731
@@ -56,7 +57,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     kind, keep = (
         (cfg.target, cfg.keep)
         if cfg.target != "latency"
-        else ("macs", _macs_for_latency(original, groups, cfg, ctx, calibration))
+        else ("macs", _planned_macs_fraction(original, groups, cfg, ctx, calibration))
     )
     teacher = state.teacher if state.teacher is not None else original
     full_cost = profile_model(original)[kind]
@@ -128,7 +129,7 @@ def latency_target_missed(keep: float, ratio: float, timed_by: str) -> str | Non
     return (
         f"the removed model runs in {ratio:.2f} of the unpruned model's latency {timed_by}, above keep {keep:g}: "
         "the probes were probably timed while the machine was busy; run the stage again when it is idle, its folder "
-        "deleted first (a rerun would reuse its rounds), or lower keep"
+        "deleted first (a rerun would reuse its plan and rounds), or lower keep"
     )
 
 
@@ -194,6 +195,24 @@ def _completed_step(ctx):
     if record.get("key") != ctx.stage_key:
         return None
     return load_model(ctx.stage_dir / "model.keras"), record
+
+
+def _planned_macs_fraction(model, groups, cfg, ctx, calibration) -> float:
+    """The MACs fraction a latency target keeps (`_macs_for_latency`), kept in the stage's folder
+    under its key: a killed run, resumed, continues with the plan its completed rounds were made
+    with, where a new bisection would time other figures and plan another model."""
+    plan_file = ctx.stage_dir / LATENCY_PLAN_FILE
+    try:
+        plan = json.loads(plan_file.read_text())
+    except (OSError, ValueError):
+        plan = {}
+    if plan.get("key") == ctx.stage_key:
+        log.info("  latency target: %.3f of the MACs, as the interrupted run planned (%s)", plan["macs_fraction"], plan_file)
+        return plan["macs_fraction"]
+    fraction = _macs_for_latency(model, groups, cfg, ctx, calibration)
+    plan_file.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plan_file, {"key": ctx.stage_key, "macs_fraction": fraction})
+    return fraction
 
 
 def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:

@@ -73,6 +73,30 @@ def test_the_latency_target_bisects_the_macs_fraction_on_measured_files(tiny_mod
     assert max(within) >= 0.6 - LATENCY_TOLERANCE, f"the bisection got within tolerance of the target: {timed}"
 
 
+def test_a_resumed_latency_target_keeps_the_plan_of_the_interrupted_run(tiny_context, monkeypatch):
+    """Timings differ from run to run, so bisecting again would plan another model than the rounds
+    already completed; a changed stage (another key) plans anew."""
+    import dataclasses
+
+    from edgeseg.recipe.stages import PruneChannelsConfig
+    from edgeseg.stages import prune_channels
+
+    bisections = []
+
+    def bisect(model, groups, cfg, ctx, calibration):
+        bisections.append(cfg.keep)
+        return 0.3 + 0.1 * len(bisections)  # another answer each time, as timings give
+
+    monkeypatch.setattr(prune_channels, "_macs_for_latency", bisect)
+    cfg = PruneChannelsConfig(target="latency", keep=0.6)
+    context = dataclasses.replace(tiny_context, stage_key="key")
+    first = prune_channels._planned_macs_fraction(None, [], cfg, context, None)
+    assert prune_channels._planned_macs_fraction(None, [], cfg, context, None) == first == 0.4
+    assert len(bisections) == 1
+    changed = dataclasses.replace(tiny_context, stage_key="another key")
+    assert prune_channels._planned_macs_fraction(None, [], cfg, changed, None) == 0.5
+
+
 @pytest.mark.slow  # the guided fine-tune is distillation's, tested in test_distillation
 def test_without_a_distill_stage_the_fine_tune_learns_from_the_unpruned_model(tiny_model, tiny_context):
     outcome = run_stage_test(
