@@ -62,8 +62,8 @@ class SearchSpace(Section):
         [1.0],
         min_length=1,
         description="MACs fraction a prune_channels stage keeps, added before the first prune, cluster or quantize "
-        "stage; 1.0: no channel pruning "
-        "(a prune_channels stage of the recipe is replaced either way)",
+        "stage, with the recipe's own prune_channels stage's other settings (e.g. importance: taylor) when it has one; "
+        "1.0: no channel pruning (the recipe's own prune_channels stage is never run as it stands)",
     )
     quantize: list[Literal["int8", "int16x8", "float16", "dynamic"]] = Field(["int8"], min_length=1)
     sparsity: list[float] = Field(

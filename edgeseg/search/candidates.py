@@ -152,10 +152,12 @@ def searched_role(recipe: Recipe) -> str:
 def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: int | None) -> Recipe:
     """An ordinary recipe that trains `candidate`, named `name`: the searched model's training stages
     at `epochs` epochs (None: the recipe's own), a `prune_channels` stage keeping `channel_keep` of
-    the MACs when below 1 (before TF-MOT's prune and cluster, fine-tuned half as many epochs; the
-    recipe's own is replaced), TF-MOT prune and cluster stages at the candidate's sparsity and
-    clusters when it sets them (the recipe's own settings otherwise; 0: no such stage), the
-    candidate's quantization mode, and no verify gates, since the search judges the budget itself.
+    the MACs when below 1 (before TF-MOT's prune and cluster, fine-tuned half as many epochs, with
+    the recipe's own prune_channels stage's other settings, importance and guidance among them, or
+    else the defaults guided by the teacher; the recipe's own stage is not run), TF-MOT prune and
+    cluster stages at the candidate's sparsity and clusters when it sets them (the recipe's own
+    settings otherwise; 0: no such stage), the candidate's quantization mode, and no verify gates,
+    since the search judges the budget itself.
     Stages that train the teacher before a distill stage keep their epochs: every candidate shares
     them, so they train once."""
     role = searched_role(recipe)
@@ -178,14 +180,23 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
     own_compression = {
         stage: settings for entry in dumped["stages"] for stage, settings in entry.items() if stage in searched_compression
     }
+    # The recipe's prune_channels stage lends a pruned candidate its settings; without one, the
+    # defaults, guided by the teacher (or the unpruned model).
+    own_channel_pruning: dict = next(
+        (settings for entry in dumped["stages"] for stage, settings in entry.items() if stage == "prune_channels"),
+        {"distill": {}},
+    )
     stages, searched, searched_epochs, compressed = [], role == "teacher", epochs or 1, False
 
-    def schedule(settings: dict) -> dict:
-        """A stage that changes the searched model, at the trial's epochs (None: as the recipe says)."""
-        if epochs is None:
+    def schedule(settings: dict, stage_epochs: int | None = epochs) -> dict:
+        """A stage that changes the searched model, at `stage_epochs` (None: as the recipe says); a
+        proxy training is stopped early by the search's pruner, not by the stage."""
+        if stage_epochs is None:
             return settings
-        settings = {**settings, "epochs": epochs, "warmup_epochs": min(settings.get("warmup_epochs", 0), epochs - 1)}
-        settings.pop("early_stopping", None)
+        warmup = min(settings.get("warmup_epochs", 0), stage_epochs - 1)
+        settings = {**settings, "epochs": stage_epochs, "warmup_epochs": warmup}
+        if epochs is not None:
+            settings.pop("early_stopping", None)
         return settings
 
     for entry in dumped["stages"]:
@@ -212,8 +223,9 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
             if candidate.channel_keep < 1:
                 # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
                 # ...and guided by the distill stage's teacher, or else by the model before pruning.
-                pruning = {"target": "macs", "keep": candidate.channel_keep, "epochs": max(1, searched_epochs // 2)}
-                stages.append({"prune_channels": {**pruning, "distill": {}}})
+                pruning = {**own_channel_pruning, "target": "macs", "keep": candidate.channel_keep}
+                pruning.pop("measure_command", None)  # it times a latency target only
+                stages.append({"prune_channels": schedule(pruning, max(1, searched_epochs // 2))})
             for compression, (setting, value) in searched_compression.items():
                 if value:
                     stages.append({compression: schedule({**own_compression.get(compression, {}), setting: value})})

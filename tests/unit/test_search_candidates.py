@@ -77,6 +77,22 @@ def test_a_pruned_candidate_removes_channels_before_tf_mot_and_fine_tunes_half_t
         assert tuple(trial.data.input_size) == (64, 96)
 
 
+def test_a_pruned_candidate_takes_the_recipe_own_prune_channels_settings_but_its_target():
+    recipe = search_recipe(channel_keep=[0.5])
+    own = {"target": "latency", "keep": 0.8, "measure_command": "time-on-phone {model}", "importance": "taylor"}
+    own.update(round_to=4, epochs=20, warmup_epochs=5, early_stopping=3)
+    recipe["stages"].insert(2, {"prune_channels": own})
+    candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (64, 96), 0.5, "int8")
+    for epochs, early_stopping in ((4, None), (None, 3)):
+        trial = candidate_recipe(parse_recipe(recipe), candidate, "trial-000", epochs=epochs)
+        assert [name for name, _ in trial.stage_sections()].count("prune_channels") == 1
+        pruning = dict(trial.stage_sections())["prune_channels"]
+        assert (pruning.target, pruning.keep, pruning.measure_command) == ("macs", 0.5, None)
+        assert (pruning.importance, pruning.round_to, pruning.early_stopping) == ("taylor", 4, early_stopping)
+        assert pruning.distill is None, "the recipe's stage learns from the labels alone, and so does the candidate's"
+        assert pruning.warmup_epochs < pruning.epochs
+
+
 def test_a_candidate_sets_tf_mot_sparsity_and_clusters_in_place_of_the_recipe_own_stages():
     recipe = parse_recipe(search_recipe(sparsity=[0.0, 0.75], clusters=[0, 32]))
     base = ("minimal", "mobilenet_v2", 0.5, 32, (64, 96))
