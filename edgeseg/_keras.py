@@ -44,20 +44,35 @@ def numeric_environment() -> dict:
     differs on another machine can be told apart from a change in the recipe or the code."""
     import platform
 
-    cpu = next((line.split(":", 1)[1].strip() for line in _cpu_info() if line.startswith("model name")), platform.processor())
+    fields = cpu_fields(_read("/proc/cpuinfo"))
+    flags = set(fields.get("flags", "").split())
     return {
         "tensorflow": tf.__version__,
         "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "ONEDNN_MAX_CPU_ISA": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0)),
-        "cpu": cpu,
+        "cpu": fields.get("model name", platform.processor()),
+        # A model name such as "AMD EPYC" covers CPU generations that gave different figures.
+        "cpu_family_model": f"{fields['cpu family']}/{fields['model']}" if "cpu family" in fields else None,
+        "cpu_cache": fields.get("cache size"),
+        "cpu_isa": " ".join(flag for flag in ISA_FLAGS if flag in flags),
         "machine": platform.machine(),
     }
 
 
-def _cpu_info() -> list[str]:
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile")
+"""The instruction-set extensions among which oneDNN and XNNPACK choose kernels."""
+
+
+def cpu_fields(cpuinfo: str) -> dict[str, str]:
+    """The first processor's fields of a /proc/cpuinfo text, by name."""
+    lines = cpuinfo.split("\n\n")[0].splitlines()
+    return {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines) if key.strip()}
+
+
+def _read(path: str) -> str:
     try:
-        with open("/proc/cpuinfo") as file:
-            return file.read().splitlines()
+        with open(path) as file:
+            return file.read()
     except OSError:
-        return []
+        return ""  # not Linux: the model name comes from `platform`

@@ -33,12 +33,23 @@ def unshared_constants(model, seed: int = 0) -> None:
     model.set_weights([weights + rng.normal(0, 1e-3, weights.shape).astype(weights.dtype) for weights in model.get_weights()])
 
 
-def untrained_model(spec, input_size: tuple[int, int], num_classes: int, seed: int = 0, macs_kept: float | None = None):
+def untrained_model(
+    spec,
+    input_size: tuple[int, int],
+    num_classes: int,
+    seed: int = 0,
+    macs_kept: float | None = None,
+    keep_layers=(),
+    **plan_settings,
+):
     """A zoo model built from `spec` that measures as it will once trained (`unshared_constants`),
-    with channels removed to `macs_kept` of its MACs when given (global allocation, l1 importance,
-    as `prune_channels` by default). ValueError when that fraction is out of reach."""
-    from edgeseg.channel_pruning.allocation import allocate
-    from edgeseg.channel_pruning.groups import find_groups
+    with channels removed to `macs_kept` of its MACs when given: the layers `keep_layers` finds
+    left whole, the rest planned by `kept_channels` with `plan_settings` (allocation, round_to,
+    min_channels, cost_weighted; `prune_channels`' defaults when absent) on l1 importance,
+    since untrained weights give no ranking a meaning; a trained model's importance gives other
+    widths. ValueError when that fraction is out of reach."""
+    from edgeseg.channel_pruning.allocation import kept_channels
+    from edgeseg.channel_pruning.groups import find_groups, layers_matching
     from edgeseg.channel_pruning.importance import channel_importance
     from edgeseg.channel_pruning.removal import remove_channels
     from edgeseg.models.zoo import build_model
@@ -47,8 +58,9 @@ def untrained_model(spec, input_size: tuple[int, int], num_classes: int, seed: i
     unshared_constants(model, seed)
     if macs_kept is None:
         return model
-    groups = find_groups(model)
-    return remove_channels(model, groups, allocate(model, groups, channel_importance(model, groups, "l1"), ("macs", macs_kept)))
+    groups = find_groups(model, pinned_layers=layers_matching(model, keep_layers))
+    importance = channel_importance(model, groups, "l1")
+    return remove_channels(model, groups, kept_channels(model, groups, importance, ("macs", macs_kept), **plan_settings))
 
 
 def compressed_like_training(model, num_classes: int, sparsity: float, clusters: int, prune_selection, cluster_selection):

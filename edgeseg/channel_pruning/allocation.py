@@ -166,6 +166,25 @@ def uniform_allocate(
     return uniform_plan(groups, importance, kept_fraction, round_to, min_channels)
 
 
+def kept_channels(
+    model,
+    groups: list[ChannelGroup],
+    importance: dict,
+    target: tuple[str, float],
+    allocation: str = "global",
+    round_to: int = 8,
+    min_channels: int = 8,
+    cost_weighted: bool = False,
+) -> dict[int, np.ndarray]:
+    """The plan for `target` by `allocation`: "global" (`allocate`: one ranking over all groups, so
+    layers lose different fractions) or "uniform" (`uniform_allocate`: one width multiplier)."""
+    if allocation == "global":
+        return allocate(model, groups, importance, target, round_to, min_channels, cost_weighted)
+    if allocation == "uniform":
+        return uniform_allocate(model, groups, importance, target, round_to, min_channels)
+    raise ValueError(f"allocation: expected 'global' or 'uniform', received {allocation!r}")
+
+
 def narrowest_fraction(
     model, groups: list[ChannelGroup], importance: dict, kind: str, round_to: int = 8, min_channels: int = 8
 ) -> float:

@@ -21,6 +21,7 @@ Example::
 """
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -175,6 +176,12 @@ def find_groups(model, pinned_layers=()) -> list[ChannelGroup]:
         if group.pinned is not None:
             log.info("  channel pruning: group %d (%d channels) keeps every channel: %s", group.id, group.size, group.pinned)
     return groups
+
+
+def layers_matching(model, patterns) -> list[str]:
+    """Names of the layers of `model` that any of the regular expressions `patterns` finds (`re.search`),
+    e.g. a stage's `keep_layers`, for `find_groups`' `pinned_layers`."""
+    return [layer.name for layer in model.layers if any(re.search(pattern, layer.name) for pattern in patterns)]
 
 
 def weight_axes(layer) -> list[WeightAxes]:

@@ -169,6 +169,13 @@ class Recipe(Section):
                 "search.space.sparsity replaces the prune stage's target_sparsity, which its m_by_n fixes at m/n: "
                 f"search one or the other. Received: m_by_n={list(m_by_n)}, sparsity={self.search.space.sparsity}"
             )
+        prunes_teacher = "prune_channels" in names and "distill" in names[names.index("prune_channels") :]
+        if self.search is not None and min(self.search.space.channel_keep) < 1 and prunes_teacher:
+            raise ValueError(
+                "search.space.channel_keep below 1 adds a prune_channels stage after distill, and the recipe's own "
+                "prunes the teacher before it (a recipe runs each stage once): move it after distill or search "
+                f"channel_keep [1.0]. Received: channel_keep={self.search.space.channel_keep}"
+            )
         if self.teacher.path is None and self.teacher.weights is None and not trains_teacher_first:
             raise ValueError(
                 "the teacher has no weights: add a 'train' stage before the others, or set teacher.path / teacher.weights"

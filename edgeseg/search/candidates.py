@@ -173,20 +173,18 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
         "minimalistic": False,
         "weights": None,
     }
+    # The stages that act on the searched model: all of them when it is the teacher, else from distill on.
+    entries = [next(iter(entry.items())) for entry in dumped["stages"]]
+    first_searched = 0 if role == "teacher" else next(i for i, (stage, _) in enumerate(entries) if stage == "distill")
+    own_searched = dict(entries[first_searched:])
     # TF-MOT stages the candidate sets (sparsity, clusters searched) replace the recipe's own:
     # stage -> (its setting, the candidate's value; 0: no such stage).
     candidate_settings = (("prune", "target_sparsity", candidate.sparsity), ("cluster", "clusters", candidate.clusters))
     searched_compression = {stage: (setting, value) for stage, setting, value in candidate_settings if value is not None}
-    own_compression = {
-        stage: settings for entry in dumped["stages"] for stage, settings in entry.items() if stage in searched_compression
-    }
     # The recipe's prune_channels stage lends a pruned candidate its settings; without one, the
     # defaults, guided by the teacher (or the unpruned model).
-    own_channel_pruning: dict = next(
-        (settings for entry in dumped["stages"] for stage, settings in entry.items() if stage == "prune_channels"),
-        {"distill": {}},
-    )
-    stages, searched, searched_epochs, compressed = [], role == "teacher", epochs or 1, False
+    own_channel_pruning = own_searched.get("prune_channels", {"distill": {}})
+    stages, searched_epochs, compressed = [], epochs or 1, False
 
     def schedule(settings: dict, stage_epochs: int | None = epochs) -> dict:
         """A stage that changes the searched model, at `stage_epochs` (None: as the recipe says); a
@@ -199,10 +197,9 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
             settings.pop("early_stopping", None)
         return settings
 
-    for entry in dumped["stages"]:
-        ((stage, settings),) = entry.items()
-        searched = searched or stage == "distill"
-        if stage == "prune_channels" or (searched and stage in searched_compression):
+    for index, (stage, settings) in enumerate(entries):
+        searched = index >= first_searched
+        if searched and (stage == "prune_channels" or stage in searched_compression):
             continue
         if searched and stage in MODEL_CHANGING_STAGES:
             settings = schedule(settings)
@@ -223,12 +220,15 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
             if candidate.channel_keep < 1:
                 # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
                 # ...and guided by the distill stage's teacher, or else by the model before pruning.
-                pruning = {**own_channel_pruning, "target": "macs", "keep": candidate.channel_keep}
-                pruning.pop("measure_command", None)  # it times a latency target only
-                stages.append({"prune_channels": schedule(pruning, max(1, searched_epochs // 2))})
+                pruning_epochs = max(1, searched_epochs // 2)
+                # At least an epoch per round; the command times a latency target only.
+                steps = min(own_channel_pruning.get("steps", 1), pruning_epochs)
+                pruning = {**own_channel_pruning, "target": "macs", "keep": candidate.channel_keep, "steps": steps}
+                pruning.pop("measure_command", None)
+                stages.append({"prune_channels": schedule(pruning, pruning_epochs)})
             for compression, (setting, value) in searched_compression.items():
                 if value:
-                    stages.append({compression: schedule({**own_compression.get(compression, {}), setting: value})})
+                    stages.append({compression: schedule({**own_searched.get(compression, {}), setting: value})})
         stages.append({stage: settings})
     dumped["stages"] = stages
     return parse_recipe(dumped, source=f"search candidate {candidate.label}")
@@ -282,13 +282,22 @@ def untrained_tflite(recipe: Recipe, candidate: Candidate, minimalistic: bool = 
         output_stride=candidate.output_stride,
         minimalistic=minimalistic,
     )
-    keep = candidate.channel_keep if candidate.channel_keep < 1 else None
+    trained_as = dict(candidate_recipe(recipe, candidate, "costs", epochs=None).stage_items())
+    pruning = trained_as.get("prune_channels") if candidate.channel_keep < 1 else None
+    # Its channels removed with the settings it will train with, on l1 importance (`untrained_model`).
+    plan_settings = (
+        {
+            "macs_kept": candidate.channel_keep,
+            **pruning.model_dump(include={"keep_layers", "allocation", "round_to", "min_channels", "cost_weighted"}),
+        }
+        if pruning is not None
+        else {}
+    )
     try:
-        model = untrained_model(spec, candidate.input_size, len(recipe.data.classes), recipe.seed, keep)
+        model = untrained_model(spec, candidate.input_size, len(recipe.data.classes), recipe.seed, **plan_settings)
     except ValueError as error:
         raise CandidateObstacle(f"channel_keep {candidate.channel_keep:g}: {error}") from None
     # The TF-MOT stages the candidate will train with leave zeros and shared values, which gzip.
-    trained_as = dict(candidate_recipe(recipe, candidate, "costs", epochs=None).stage_items())
     prune, cluster = trained_as.get("prune"), trained_as.get("cluster")
     converted = model
     if prune is not None or cluster is not None:

@@ -16,10 +16,9 @@ before pruning. A round's model is saved in `step-<n>/`, and a latency target's 
 import dataclasses
 import json
 import logging
-import re
 
-from edgeseg.channel_pruning.allocation import allocate, largest_within, narrowest_fraction, uniform_allocate
-from edgeseg.channel_pruning.groups import find_groups
+from edgeseg.channel_pruning.allocation import kept_channels, largest_within, narrowest_fraction
+from edgeseg.channel_pruning.groups import find_groups, layers_matching
 from edgeseg.channel_pruning.importance import channel_importance
 from edgeseg.channel_pruning.removal import remove_channels
 from edgeseg.data.pipeline import training_batches
@@ -51,7 +50,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     """Removes channels from `state.model` in `cfg.steps` rounds, fine-tuning after each."""
     original = state.model
     calibration = calibration_images(ctx.train.images, CALIBRATION_IMAGES, ctx.seed)
-    groups = find_groups(original, pinned_layers=_matching_layers(original, cfg.keep_layers))
+    groups = find_groups(original, pinned_layers=layers_matching(original, cfg.keep_layers))
     shrinkable = [group for group in groups if group.pinned is None]
     log.info("  %d channel groups, %d may shrink", len(groups), len(shrinkable))
     kind, keep = (
@@ -64,7 +63,8 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     model, steps = original, []
     for step in range(1, cfg.steps + 1):
         step_ctx = dataclasses.replace(ctx, stage_dir=ctx.stage_dir / f"step-{step}", stage_key=f"{ctx.stage_key}:{step}")
-        done = _completed_step(step_ctx)
+        # Only a stage of a run has a key; a bare call (a script, a notebook) reuses nothing.
+        done = _completed_step(step_ctx) if ctx.stage_key else None
         if done is not None:
             model, record = done
             log.info("  step %d of %d reused from %s", step, cfg.steps, step_ctx.stage_dir)
@@ -128,8 +128,8 @@ def latency_target_missed(keep: float, ratio: float, timed_by: str) -> str | Non
         return None
     return (
         f"the removed model runs in {ratio:.2f} of the unpruned model's latency {timed_by}, above keep {keep:g}: "
-        "the probes were probably timed while the machine was busy; run the stage again when it is idle, its folder "
-        "deleted first (a rerun would reuse its plan and rounds), or lower keep"
+        "the probes were probably timed while the machine was busy; run again without --resume when it is idle "
+        "(--resume would keep this stage), or lower keep"
     )
 
 
@@ -137,7 +137,7 @@ def _step(model, teacher, cfg, ctx, kind: str, keep_of_original: float, full_cos
     """One round: rank, keep channels down to `keep_of_original` of the unpruned model's `kind`
     (`full_cost`), remove them, fine-tune; saved to the round's folder."""
     ctx.stage_dir.mkdir(parents=True, exist_ok=True)
-    groups = find_groups(model, pinned_layers=_matching_layers(model, cfg.keep_layers))
+    groups = find_groups(model, pinned_layers=layers_matching(model, cfg.keep_layers))
     batches = (
         training_batches(ctx.train, ctx.batch_size, None, ctx.seed).take(cfg.taylor_batches)
         if cfg.importance == "taylor"
@@ -148,10 +148,7 @@ def _step(model, teacher, cfg, ctx, kind: str, keep_of_original: float, full_cos
     )
     fraction = min(1.0, keep_of_original * full_cost / profile_model(model)[kind])
     try:
-        if cfg.allocation == "uniform":
-            kept = uniform_allocate(model, groups, importance, (kind, fraction), cfg.round_to, cfg.min_channels)
-        else:
-            kept = allocate(model, groups, importance, (kind, fraction), cfg.round_to, cfg.min_channels, cfg.cost_weighted)
+        kept = _plan(model, groups, importance, (kind, fraction), cfg)
     except ValueError as error:
         raise StageError(
             f"prune_channels.keep: {error}; raise keep or lower round_to / min_channels. Received: keep={cfg.keep}"
@@ -200,7 +197,10 @@ def _completed_step(ctx):
 def _planned_macs_fraction(model, groups, cfg, ctx, calibration) -> float:
     """The MACs fraction a latency target keeps (`_macs_for_latency`), kept in the stage's folder
     under its key: a killed run, resumed, continues with the plan its completed rounds were made
-    with, where a new bisection would time other figures and plan another model."""
+    with, where a new bisection would time other figures and plan another model. A bare call (no
+    stage key) plans anew and keeps nothing."""
+    if not ctx.stage_key:
+        return _macs_for_latency(model, groups, cfg, ctx, calibration)
     plan_file = ctx.stage_dir / LATENCY_PLAN_FILE
     try:
         plan = json.loads(plan_file.read_text())
@@ -227,12 +227,9 @@ def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
     def latency_at(fraction: float) -> float:
         if fraction >= 1.0:
             return 1.0
-        kept = (
-            allocate(model, groups, importance, ("macs", fraction), cfg.round_to, cfg.min_channels, cfg.cost_weighted)
-            if cfg.allocation == "global"
-            else uniform_allocate(model, groups, importance, ("macs", fraction), cfg.round_to, cfg.min_channels)
+        candidate = convert_int8(
+            remove_channels(model, groups, _plan(model, groups, importance, ("macs", fraction), cfg)), calibration
         )
-        candidate = convert_int8(remove_channels(model, groups, kept), calibration)
         ratio = (
             # The reference timed again beside each probe: a phone warming up slows later probes.
             command_latency_ms(candidate, command, MEASURE_KEY) / command_latency_ms(reference, command, MEASURE_KEY)
@@ -251,8 +248,8 @@ def _macs_for_latency(model, groups, cfg, ctx, calibration) -> float:
     return fraction
 
 
-def _matching_layers(model, patterns: list[str]) -> list[str]:
-    return [layer.name for layer in model.layers if any(re.search(pattern, layer.name) for pattern in patterns)]
+def _plan(model, groups, importance, target, cfg):
+    return kept_channels(model, groups, importance, target, cfg.allocation, cfg.round_to, cfg.min_channels, cfg.cost_weighted)
 
 
 def _widths(before, after) -> list[dict]:

@@ -75,7 +75,7 @@ def test_the_latency_target_bisects_the_macs_fraction_on_measured_files(tiny_mod
 
 def test_a_resumed_latency_target_keeps_the_plan_of_the_interrupted_run(tiny_context, monkeypatch):
     """Timings differ from run to run, so bisecting again would plan another model than the rounds
-    already completed; a changed stage (another key) plans anew."""
+    already completed; a changed stage (another key), or a call outside a run (no key), plans anew."""
     import dataclasses
 
     from edgeseg.recipe.stages import PruneChannelsConfig
@@ -85,7 +85,7 @@ def test_a_resumed_latency_target_keeps_the_plan_of_the_interrupted_run(tiny_con
 
     def bisect(model, groups, cfg, ctx, calibration):
         bisections.append(cfg.keep)
-        return 0.3 + 0.1 * len(bisections)  # another answer each time, as timings give
+        return [0.4, 0.5, 0.6, 0.7][len(bisections) - 1]  # another answer each time, as timings give
 
     monkeypatch.setattr(prune_channels, "_macs_for_latency", bisect)
     cfg = PruneChannelsConfig(target="latency", keep=0.6)
@@ -95,6 +95,10 @@ def test_a_resumed_latency_target_keeps_the_plan_of_the_interrupted_run(tiny_con
     assert len(bisections) == 1
     changed = dataclasses.replace(tiny_context, stage_key="another key")
     assert prune_channels._planned_macs_fraction(None, [], cfg, changed, None) == 0.5
+    bare = dataclasses.replace(tiny_context, stage_key="", stage_dir=tiny_context.stage_dir / "bare")
+    assert prune_channels._planned_macs_fraction(None, [], cfg, bare, None) == 0.6, "a call outside a run plans anew"
+    assert prune_channels._planned_macs_fraction(None, [], cfg, bare, None) == 0.7
+    assert not bare.stage_dir.exists(), "and keeps nothing"
 
 
 @pytest.mark.slow  # the guided fine-tune is distillation's, tested in test_distillation

@@ -1,6 +1,7 @@
 """The budget search's pieces that need no training: what the recipe may ask for, the recipe a
 candidate trains with, and how a candidate's costs are judged against the budget."""
 
+import dataclasses
 import sys
 
 import pytest
@@ -80,17 +81,49 @@ def test_a_pruned_candidate_removes_channels_before_tf_mot_and_fine_tunes_half_t
 def test_a_pruned_candidate_takes_the_recipe_own_prune_channels_settings_but_its_target():
     recipe = search_recipe(channel_keep=[0.5])
     own = {"target": "latency", "keep": 0.8, "measure_command": "time-on-phone {model}", "importance": "taylor"}
-    own.update(round_to=4, epochs=20, warmup_epochs=5, early_stopping=3)
-    recipe["stages"].insert(2, {"prune_channels": own})
+    own.update(round_to=4, epochs=20, warmup_epochs=5, early_stopping=3, steps=3)
+    recipe["stages"].insert(2, {"prune_channels": own})  # after distill: it prunes the searched student
     candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (64, 96), 0.5, "int8")
-    for epochs, early_stopping in ((4, None), (None, 3)):
+    for epochs, early_stopping, steps in ((4, None, 2), (None, 3, 1)):  # 2 and 1 fine-tune epochs
         trial = candidate_recipe(parse_recipe(recipe), candidate, "trial-000", epochs=epochs)
-        assert [name for name, _ in trial.stage_sections()].count("prune_channels") == 1
+        names = [name for name, _ in trial.stage_sections()]
+        assert names[:3] == ["train", "distill", "prune_channels"] and names.count("prune_channels") == 1
         pruning = dict(trial.stage_sections())["prune_channels"]
         assert (pruning.target, pruning.keep, pruning.measure_command) == ("macs", 0.5, None)
         assert (pruning.importance, pruning.round_to, pruning.early_stopping) == ("taylor", 4, early_stopping)
         assert pruning.distill is None, "the recipe's stage learns from the labels alone, and so does the candidate's"
-        assert pruning.warmup_epochs < pruning.epochs
+        assert pruning.warmup_epochs < pruning.epochs and pruning.steps == steps
+
+
+def test_a_pruned_candidate_costs_are_measured_on_widths_planned_with_its_stage_settings():
+    from edgeseg.search.candidates import untrained_tflite
+
+    recipe = search_recipe(channel_keep=[0.5])
+    candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (64, 96), 0.5, "int8")
+    full, _ = untrained_tflite(parse_recipe(recipe), dataclasses.replace(candidate, channel_keep=1.0))
+    full_widths = {layer.name: layer.filters for layer in full.layers if getattr(layer, "filters", None)}
+
+    def narrowed_widths(own_stage: dict) -> list[int]:
+        recipe["stages"].insert(2, {"prune_channels": own_stage})
+        model, _ = untrained_tflite(parse_recipe(recipe), candidate)
+        del recipe["stages"][2]
+        widths = [(layer.name, layer.filters) for layer in model.layers if getattr(layer, "filters", None)]
+        return [width for name, width in widths if width < full_widths[name]]
+
+    assert any(width % 16 for width in narrowed_widths({})), "round_to 8 by default: widths of 8, 24, ..."
+    assert all(width % 16 == 0 for width in narrowed_widths({"round_to": 16, "min_channels": 16}))
+
+
+def test_a_recipe_pruning_its_teacher_keeps_it_and_cannot_search_pruned_students(tmp_path):
+    recipe = search_recipe(channel_keep=[1.0])
+    recipe["stages"].insert(1, {"prune_channels": {"keep": 0.9, "epochs": 1}})  # before distill: the teacher's
+    candidate = Candidate("minimal", "mobilenet_v2", 0.5, 32, (64, 96), 1.0, "int8")
+    trial = candidate_recipe(parse_recipe(recipe), candidate, "trial-000", epochs=4)
+    assert [name for name, _ in trial.stage_sections()][:3] == ["train", "prune_channels", "distill"]
+    assert dict(trial.stage_sections())["prune_channels"].epochs == 1, "shared by every candidate: as the recipe says"
+    recipe["search"]["space"]["channel_keep"] = [1.0, 0.5]
+    message = load_error(write_yaml(tmp_path / "search.yaml", recipe))
+    assert "search.space.channel_keep" in message and "[1.0, 0.5]" in message and len(message.splitlines()) == 1
 
 
 def test_a_candidate_sets_tf_mot_sparsity_and_clusters_in_place_of_the_recipe_own_stages():
