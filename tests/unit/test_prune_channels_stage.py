@@ -73,6 +73,29 @@ def test_the_latency_target_bisects_the_macs_fraction_on_measured_files(tiny_mod
     assert max(within) >= 0.6 - LATENCY_TOLERANCE, f"the bisection got within tolerance of the target: {timed}"
 
 
+@pytest.mark.ci  # 42 s beside a CamVid training: six probes converted
+def test_the_latency_probes_are_planned_on_the_stage_importance(tiny_model, tiny_context, monkeypatch):
+    """So the first round removes the channels the probes timed: Taylor's widths are not l1's."""
+    from edgeseg.channel_pruning.groups import find_groups
+    from edgeseg.quantization.converters import calibration_images
+    from edgeseg.recipe.stages import PruneChannelsConfig
+    from edgeseg.stages import prune_channels
+
+    criteria = []
+    scores = prune_channels.channel_importance
+
+    def recorded(model, groups, criterion, *args):
+        criteria.append(criterion)
+        return scores(model, groups, criterion, *args)
+
+    monkeypatch.setattr(prune_channels, "channel_importance", recorded)
+    monkeypatch.setattr(prune_channels, "latency_ratio", lambda reference, candidate, threads: len(candidate) / len(reference))
+    cfg = PruneChannelsConfig(target="latency", keep=0.6, importance="taylor", taylor_batches=1)
+    calibration = calibration_images(tiny_context.train.images, 4, 0)
+    fraction = prune_channels._macs_for_latency(tiny_model, find_groups(tiny_model), cfg, tiny_context, calibration)
+    assert criteria == ["taylor"] and 0 < fraction < 1
+
+
 def test_a_resumed_latency_target_keeps_the_plan_of_the_interrupted_run(tiny_context, monkeypatch):
     """Timings differ from run to run, so bisecting again would plan another model than the rounds
     already completed; a changed stage (another key), or a call outside a run (no key), plans anew."""
