@@ -6,7 +6,8 @@ Latency and size do not depend on the weights, so untrained models measure like 
 
 Example::
 
-    costs = deployment_costs({"before": model, "after": pruned}, calibration)
+    models = {"before": model, "after": pruned}
+    costs = deployment_costs(models, int8_files(models, calibration))
     costs["after"]["latency_ms"]["2"] / costs["before"]["latency_ms"]["2"]
 """
 
@@ -103,10 +104,15 @@ def random_calibration(input_size: tuple[int, int], seed: int = 0, count: int = 
     return calibration_images(pixels, count, seed)
 
 
-def deployment_costs(models: dict, calibration: np.ndarray, threads: tuple[int, ...] = (1, 2), rounds: int = 20) -> dict:
-    """Per model name: `macs`, `params`, `bytes` and `gzip_bytes` of its full-int8 file, and
-    `latency_ms` per thread count (median; the files timed alternately, `rounds` rounds)."""
-    files = {name: convert_int8(model, calibration) for name, model in models.items()}
+def int8_files(models: dict, calibration: np.ndarray) -> dict[str, bytes]:
+    """Each model's full-int8 file, by name."""
+    return {name: convert_int8(model, calibration) for name, model in models.items()}
+
+
+def deployment_costs(models: dict, files: dict[str, bytes], threads: tuple[int, ...] = (1, 2), rounds: int = 20) -> dict:
+    """Per model name: `macs` and `params` of the model, `bytes` and `gzip_bytes` of its file in
+    `files` (`int8_files`), and `latency_ms` per thread count (median; the files timed
+    alternately, `rounds` rounds)."""
     latency = alternating_latency(files, threads, rounds=rounds)
     costs = {}
     for name, model in models.items():
@@ -191,7 +197,7 @@ def zoo_costs(
             raise RecipeError(f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})") from None
         if head_resolution:
             models[f"{name}@head"] = without_final_resize(models[name])
-    return deployment_costs(models, random_calibration(input_size, seed), threads=(1, 2), rounds=rounds)
+    return deployment_costs(models, int8_files(models, random_calibration(input_size, seed)), threads=(1, 2), rounds=rounds)
 
 
 def costs_markdown(costs: dict[str, dict]) -> str:

@@ -26,7 +26,7 @@ from edgeseg.distillation import fine_tune_loss, fine_tune_trainer
 from edgeseg.errors import StageError
 from edgeseg.files import write_json_atomic
 from edgeseg.losses import masked_cross_entropy
-from edgeseg.measure import command_latency_ms, deployment_costs, latency_ratio
+from edgeseg.measure import command_latency_ms, deployment_costs, int8_files, latency_ratio
 from edgeseg.models.io import load_model, save_model
 from edgeseg.profile import profile_model
 from edgeseg.quantization.converters import calibration_images, convert_int8
@@ -71,7 +71,10 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         else:
             model, record = _step(model, teacher, cfg, step_ctx, kind, keep ** (step / cfg.steps), full_cost, step)
         steps.append(record)
-    costs = deployment_costs({"before": original, "after": model}, calibration, threads=(1, cfg.threads))
+    # Converted once: the device timing of a latency target takes the same files.
+    measured = {"before": original, "after": model}
+    files = int8_files(measured, calibration)
+    costs = deployment_costs(measured, files, threads=(1, cfg.threads))
     record = {
         **steps[-1]["fit"],
         **save_stage_model(model, ctx),
@@ -92,8 +95,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
     if cfg.target == "latency":
         if cfg.measure_command is not None:
             record["device_latency_ms"] = {
-                name: command_latency_ms(convert_int8(model_, calibration), cfg.measure_command, MEASURE_KEY)
-                for name, model_ in (("before", original), ("after", model))
+                name: command_latency_ms(content, cfg.measure_command, MEASURE_KEY) for name, content in files.items()
             }
             timed = record["device_latency_ms"]
             ratio, timed_by = timed["after"] / timed["before"], "on the device (measure_command)"
