@@ -1,11 +1,12 @@
-"""Which float kernels this machine runs: a fingerprint of each op training uses, so two machines
+"""Which float kernels this machine runs: a fingerprint of eight ops training uses, so two machines
 whose runs differ can be compared op by op instead of run by run.
 
-Each op runs forward and backward on fixed inputs (seeded) at the shapes of the quickstart's
-64x64 and CamVid's 192x256 feature maps, in TensorFlow's intra-op threads as training runs them;
-the fingerprint is a hash of the float32 results. Two machines that give the same hash for every
-op compute training's arithmetic identically at those shapes; the first op whose hash differs is
-where their figures part. A run's figures also depend on the thread count and on oneDNN's settings
+Each op runs forward and backward on fixed inputs (seeded) at the feature maps of the quickstart's
+64x64 and CamVid's 192x256 inputs at stride 2 (labelled by the input size), in TensorFlow's
+intra-op threads as training runs them; the fingerprint is a hash of the float32 results. Two
+machines that give different hashes for an op compute it differently at that shape; the same
+hashes everywhere say these ops agree, not that every op of a training does (activations, adds,
+pooling and the optimizer are not among them). A run's figures also depend on the thread count and on oneDNN's settings
 (`edgeseg._keras`), which `numeric_environment` records beside it.
 
 Example::
