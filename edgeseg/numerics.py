@@ -6,8 +6,8 @@ Each op runs forward and backward on fixed inputs (seeded) at the feature maps o
 intra-op threads as training runs them; the fingerprint is a hash of the float32 results. Two
 machines that give different hashes for an op compute it differently at that shape; the same
 hashes everywhere say these ops agree, not that every op of a training does (activations, adds,
-pooling and the optimizer are not among them). A run's figures also depend on the thread count and on oneDNN's settings
-(`edgeseg._keras`), which `numeric_environment` records beside it.
+pooling and the optimizer are not among them). A run's figures also depend on the thread count
+and on oneDNN's settings (`edgeseg._keras`), which `numeric_environment` records beside it.
 
 Example::
 

@@ -1,10 +1,10 @@
-"""Which float kernels this machine runs, op by op (`edgeseg.numerics.fingerprint`): a hash of each
-op training uses, forward and backward, at the quickstart's and CamVid's feature-map sizes.
+"""Which float kernels this machine runs, op by op (`edgeseg.numerics.fingerprint`): a hash of eight
+ops training uses, forward and backward, at the quickstart's and CamVid's feature-map sizes.
 
     python tools/kernel_fingerprint.py [--json this.json] [--compare other.json]
 
-Two machines whose runs give different figures (docs/BENCHMARKS.md, "Reproducibility") differ in
-the ops whose hashes differ: run it on both, write one's `--json`, and `--compare` on the other.
+Two machines whose runs give different figures (docs/BENCHMARKS.md, "Reproducibility"): run it on
+both, write one's `--json`, and `--compare` on the other, which names the ops computed differently.
 """
 
 import argparse

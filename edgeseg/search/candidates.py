@@ -218,10 +218,9 @@ def candidate_recipe(recipe: Recipe, candidate: Candidate, name: str, epochs: in
         if searched and not compressed and stage in ("prune", "cluster", "quantize"):
             compressed = True
             if candidate.channel_keep < 1:
-                # Fine-tuned for half the searched model's training: proxy or full, as the candidate is.
-                # ...and guided by the distill stage's teacher, or else by the model before pruning.
+                # Fine-tuned for half the searched model's training (proxy or full, as the candidate is),
+                # at least an epoch per round; the recipe's measure command times a latency target only.
                 pruning_epochs = max(1, searched_epochs // 2)
-                # At least an epoch per round; the command times a latency target only.
                 steps = min(own_channel_pruning.get("steps", 1), pruning_epochs)
                 pruning = {**own_channel_pruning, "target": "macs", "keep": candidate.channel_keep, "steps": steps}
                 pruning.pop("measure_command", None)
