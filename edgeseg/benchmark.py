@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from edgeseg.errors import RecipeError
 from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.markdown import table_head
 from edgeseg.recipe import (
     MODEL_CHANGING_STAGES,
     FitConfig,
@@ -280,10 +281,9 @@ def benchmark_markdown(result: dict) -> str:
     lines = [
         f"## {' + '.join(result['recipes'])}: {len(result['seeds'])} seed(s) ({', '.join(map(str, result['seeds']))})",
         "",
-        "| arm | float mIoU | int8 mIoU | int8 drop | int8 file | int8 gzip | "
-        + " | ".join(f"latency {t} thr" for t in threads)
-        + " |",
-        "|---|---|---|---|---|---|" + "---|" * len(threads),
+        *table_head(
+            "arm", "float mIoU", "int8 mIoU", "int8 drop", "int8 file", "int8 gzip", *(f"latency {t} thr" for t in threads)
+        ),
     ]
     for arm, summary in result["arms"].items():
         latency = []
@@ -303,7 +303,7 @@ def benchmark_markdown(result: dict) -> str:
         "alternately in one process, median ms (ratio to the naive file).",
     ]
     if result["comparisons"]:
-        lines += ["", "| comparison | difference of means | combined spread | larger than the spread |", "|---|---|---|---|"]
+        lines += ["", *table_head("comparison", "difference of means", "combined spread", "larger than the spread")]
         lines += [
             f"| {row['comparison']} | {row['difference']:+.4f} | {row['combined_spread']:.4f} | "
             f"{JUDGEMENT[row['larger_than_spread']]} |"
@@ -314,8 +314,7 @@ def benchmark_markdown(result: dict) -> str:
     )
     lines += [
         "",
-        "| arm | seed | " + " | ".join(f"{stage} val" for stage in stages) + " | float | int8 | wall |",
-        "|---|---|" + "---|" * len(stages) + "---|---|---|",
+        *table_head("arm", "seed", *(f"{stage} val" for stage in stages), "float", "int8", "wall"),
     ]
     for arm, runs in result["runs"].items():
         for seed, run in runs.items():

@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeseg.errors import EdgesegError
 from edgeseg.files import content_sizes
+from edgeseg.markdown import table_head
 from edgeseg.profile import profile_model
 from edgeseg.quantization.converters import convert_int8
 from edgeseg.tflite import alternating_latency
@@ -204,8 +205,7 @@ def costs_markdown(costs: dict[str, dict]) -> str:
     """`zoo_costs` as a Markdown table, latency also as a ratio to the first model's."""
     first = next(iter(costs.values()))
     lines = [
-        "| model | MMACs | params | int8 bytes | latency 1 thread | latency 2 threads |",
-        "|---|---|---|---|---|---|",
+        *table_head("model", "MMACs", "params", "int8 bytes", "latency 1 thread", "latency 2 threads"),
     ]
     for name, cost in costs.items():
         latency = [

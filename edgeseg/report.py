@@ -6,6 +6,7 @@ Rewritten after every stage, so an interrupted or failed run still says what com
 from pathlib import Path
 
 from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.markdown import table_head
 from edgeseg.version import __version__
 
 SCORED_MODELS = (("float", "float Keras"), ("float_tflite", "float .tflite"), ("quantized", "{mode} .tflite"))
@@ -47,8 +48,7 @@ def _markdown(report: dict, recipe) -> str:
         lines += ["", f"Error: {report['error']}"]
     lines += [
         "",
-        "| # | stage | seconds | params | file | gzip | val mIoU | sparsity | max unique weights |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *table_head("#", "stage", "seconds", "params", "file", "gzip", "val mIoU", "sparsity", "max unique weights"),
     ]
     for record in report["stages"]:
         miou = record.get("val_miou", record.get("quantized", {}).get("miou"))
@@ -96,8 +96,7 @@ def channel_pruning_section(record: dict) -> list[str]:
         "",
         *([f"**Latency target missed:** {record['latency_target_missed']}.", ""] if record.get("latency_target_missed") else []),
         *(_device_latency_lines(record["device_latency_ms"]) if record.get("device_latency_ms") else []),
-        "| | MACs | params | int8 file | int8 gzip | " + " | ".join(f"latency {t} thr" for t in threads) + " |",
-        "|---|---|---|---|---|" + "---|" * len(threads),
+        *table_head("", "MACs", "params", "int8 file", "int8 gzip", *(f"latency {t} thr" for t in threads)),
     ]
     for label, costs in (("before", before), ("after", after)):
         lines.append(
@@ -116,8 +115,7 @@ def channel_pruning_section(record: dict) -> list[str]:
         "",
         f"Widths of the {len(narrowed)} layers narrowed (of {len(record['widths'])}):",
         "",
-        "| layer | before | after |",
-        "|---|---|---|",
+        *table_head("layer", "before", "after"),
     ]
     lines += [f"| {row['layer']} | {row['before']} | {row['after']} |" for row in narrowed]
     return lines
@@ -132,8 +130,7 @@ def quantize_section(quantize: dict) -> list[str]:
             "",
             f"Attempts in order, each scored on the val split; the first within the budget ships: **{quantize['attempt']}**.",
             "",
-            "| attempt | mode | mIoU drop | file | seconds | detail |",
-            "|---|---|---|---|---|---|",
+            *table_head("attempt", "mode", "mIoU drop", "file", "seconds", "detail"),
         ]
         for row in quantize["attempts"]:
             if "skipped" in row:
@@ -175,8 +172,7 @@ def _verification_section(
         f"Val split, {verify['quantized']['images']} images, scored at {resolution}; every .tflite figure comes from "
         "running the file in the LiteRT interpreter.",
         "",
-        "| model | mIoU | pixel accuracy | mean class accuracy | boundary F1 |",
-        "|---|---|---|---|---|",
+        *table_head("model", "mIoU", "pixel accuracy", "mean class accuracy", "boundary F1"),
     ]
     for key, title in SCORED_MODELS:
         scores, title = verify[key], title.format(mode=mode)
@@ -223,7 +219,7 @@ def _verification_section(
     lines += _ops_section(verify["op_report"], full_integer=mode == "int8", float_layers=float_layers)
     if "quantization_debug" in verify:
         lines += debug_section(verify["quantization_debug"])
-    lines += ["", f"| class | float IoU | {mode} IoU | drop |", "|---|---|---|---|"]
+    lines += ["", *table_head("class", "float IoU", f"{mode} IoU", "drop")]
     for name, f_iou, q_iou, drop in zip(
         class_names, verify["float"]["per_class_iou"], verify["quantized"]["per_class_iou"], verify["class_iou_drop"]
     ):
@@ -241,8 +237,7 @@ def debug_section(debug: dict) -> list[str]:
         "(RMSE / scale; plain rounding is about 0.29). Models with float input and output, so their "
         f"mIoU compares with the int8 figure of this table, {debug['int8_miou']:.4f}.",
         "",
-        "| layer | op | RMSE / scale | max abs error | mIoU with the layer in float | gain |",
-        "|---|---|---|---|---|---|",
+        *table_head("layer", "op", "RMSE / scale", "max abs error", "mIoU with the layer in float", "gain"),
     ]
     lines += [
         f"| {row['layer']} | {row['op']} | {row['rmse_over_scale']:.3f} | {row['max_abs_error']:.4f} "
@@ -253,7 +248,7 @@ def debug_section(debug: dict) -> list[str]:
 
 
 def _ops_section(op_report: dict, full_integer: bool, float_layers: list[str]) -> list[str]:
-    lines = ["", "| op | count | tensor dtypes |", "|---|---|---|"]
+    lines = ["", *table_head("op", "count", "tensor dtypes")]
     lines += [f"| {op['op']} | {op['count']} | {', '.join(op['dtypes'])} |" for op in op_report["ops"]]
     lines.append("")
     if full_integer and op_report["float_ops"] and float_layers:

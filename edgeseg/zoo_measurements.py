@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.files import write_json_atomic, write_text_atomic
+from edgeseg.markdown import table_head
 from edgeseg.progress import progress
 
 NUM_CLASSES = 11
@@ -74,13 +75,13 @@ def measure_zoo(input_size=(256, 256), alpha: float = 1.0, threads=(1, 2), runs:
 def zoo_markdown(rows: list[dict], command: str) -> list[str]:
     """The rows as the table of docs/MODELS.md, under the command that measured them."""
     counts = list(rows[0]["latency_ms"])
+    latency_titles = [f"latency {c} thr" for c in counts]
     lines = [
         f"Measured with `{command}`: alpha {rows[0]['alpha']:g}, {NUM_CLASSES} classes.",
         "",
-        "| arch | backbone | params | M MACs | int8 file | "
-        + " | ".join(f"latency {c} thr" for c in counts)
-        + " | int8 ops all integer | QAT to full int8 |",
-        "|---|---|---|---|---|" + "---|" * len(counts) + "---|---|",
+        *table_head(
+            "arch", "backbone", "params", "M MACs", "int8 file", *latency_titles, "int8 ops all integer", "QAT to full int8"
+        ),
     ]
     for row in rows:
         backbone = row["backbone"] + (" (minimalistic)" if row["minimalistic"] else "")
@@ -151,15 +152,12 @@ def _argmax_ms(segmenter, image: np.ndarray, runs: int) -> float:
 def head_outputs_markdown(rows: list[dict], command: str) -> list[str]:
     """The rows as the head-options table of docs/MODELS.md, under the command that measured them."""
     counts = list(rows[0]["latency_ms"])
+    interpreter_titles = [f"interpreter {c} thr" for c in counts]
+    class_ids_titles = [f"class ids {c} thr" for c in counts]
     lines = [
         f"Measured with `{command}`.",
         "",
-        "| model | output | int8 file | "
-        + " | ".join(f"interpreter {c} thr" for c in counts)
-        + " | app's argmax (numpy) | "
-        + " | ".join(f"class ids {c} thr" for c in counts)
-        + " | val mIoU |",
-        "|---|---|---|" + "---|" * (2 * len(counts) + 1) + "---|",
+        *table_head("model", "output", "int8 file", *interpreter_titles, "app's argmax (numpy)", *class_ids_titles, "val mIoU"),
     ]
     for row in rows:
         latency = " | ".join(f"{row['latency_ms'][c]:.2f} ms" for c in counts)

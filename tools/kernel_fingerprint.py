@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from edgeseg._keras import numeric_environment
+from edgeseg.markdown import table_head
 from edgeseg.numerics import fingerprint
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -27,8 +28,7 @@ if arguments.compare is not None:
         sys.exit(f"kernel_fingerprint: --compare {arguments.compare}: expected a file this tool wrote with --json ({error})")
 result = {"environment": numeric_environment(), "hashes": fingerprint()}
 print(f"environment: {result['environment']}")
-print("| op | hash |" + (" other machine |" if other else ""))
-print("|---|---|" + ("---|" if other else ""))
+print("\n".join(table_head("op", "hash", *(["other machine"] if other else []))))
 for op, digest in result["hashes"].items():
     print(f"| {op} | {digest} |" + (f" {'same' if other.get(op) == digest else other.get(op, 'absent')} |" if other else ""))
 if other is not None:

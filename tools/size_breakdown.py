@@ -19,6 +19,7 @@ import numpy as np
 from edgeseg._keras import tf
 from edgeseg.files import content_sizes
 from edgeseg.kernels import compressed_layers, kernels_of
+from edgeseg.markdown import table_head
 from edgeseg.models.io import load_model
 from edgeseg.quantization.converters import convert_int8, int8_converter
 from edgeseg.quiet import native_output_silenced
@@ -47,8 +48,7 @@ print(
     f"{len(layers)} pruned or clustered layers, {weights:,} weights; gzip KiB (share of the "
     f"{'baseline' if arguments.baseline else 'file'}'s gzip)\n"
 )
-print("| file | " + " | ".join(part.replace("_", " ") for part in PARTS) + " | bits per compressed weight |")
-print("|---|" + "---|" * (len(PARTS) + 1))
+print("\n".join(table_head("file", *(part.replace("_", " ") for part in PARTS), "bits per compressed weight")))
 for label, parts in rows.items():
     cells = " | ".join(f"{parts[part] / 1024:.1f} ({parts[part] / reference:.1%})" for part in PARTS)
     print(f"| {label} | {cells} | {8 * parts['compressed_kernels'] / weights:.2f} |")

@@ -11,6 +11,7 @@ Example:
 from pathlib import Path
 
 from edgeseg.benchmark import NAIVE
+from edgeseg.markdown import table_head
 
 
 def pareto_front(rows: list[dict], axis: str) -> list[dict]:
@@ -156,8 +157,7 @@ def search_markdown(result: dict) -> str:
         "",
         f"Latency of the finalists{' and of the naive family' if result['naive'] else ''}: {result['latency_timing']}.",
         "",
-        "| trial | candidate | int8 mIoU | proxy int8 mIoU | latency | file |",
-        "|---|---|---|---|---|---|",
+        *table_head("trial", "candidate", "int8 mIoU", "proxy int8 mIoU", "latency", "file"),
     ]
     lines += [
         f"| {row['trial']} | {row['label']} | {row['int8_miou']:.4f} | {row['proxy_int8_miou']:.4f} | "
@@ -175,8 +175,7 @@ def search_markdown(result: dict) -> str:
             "",
             "## Naive family (benchmark, cross-entropy and default PTQ)",
             "",
-            "| model | int8 mIoU | latency | file |",
-            "|---|---|---|---|",
+            *table_head("model", "int8 mIoU", "latency", "file"),
         ]
         lines += [
             f"| {row['label']} | {row['int8_miou']:.4f} | {latency(row['latency_ms'])} | {row['bytes'] / 1024:.1f} KiB |"
@@ -186,8 +185,7 @@ def search_markdown(result: dict) -> str:
         "",
         "## Trials",
         "",
-        "| trial | candidate | outcome | int8 mIoU (proxy) | latency | file |",
-        "|---|---|---|---|---|---|",
+        *table_head("trial", "candidate", "outcome", "int8 mIoU (proxy)", "latency", "file"),
     ]
     for row in result["trials"]:
         outcome = _trial_outcome(row)
