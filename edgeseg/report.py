@@ -96,7 +96,7 @@ def channel_pruning_section(record: dict) -> list[str]:
         "",
         *([f"**Latency target missed:** {record['latency_target_missed']}.", ""] if record.get("latency_target_missed") else []),
         *(_device_latency_lines(record["device_latency_ms"]) if record.get("device_latency_ms") else []),
-        *table_head("", "MACs", "params", "int8 file", "int8 gzip", *(f"latency {t} thr" for t in threads)),
+        *table_head("model", "MACs", "params", "int8 file", "int8 gzip", *(f"latency {t} thr" for t in threads)),
     ]
     for label, costs in (("before", before), ("after", after)):
         lines.append(
