@@ -38,8 +38,10 @@ from edgeseg.markdown import table_head
 from edgeseg.recipe import (
     MODEL_CHANGING_STAGES,
     FitConfig,
+    FolderData,
     QuantizeSettings,
     Recipe,
+    SyntheticData,
     VerifySettings,
     model_from_name,
     parse_recipe,
@@ -93,6 +95,15 @@ def with_seed(recipe: Recipe, seed: int) -> Recipe:
     return parse_recipe({**recipe.model_dump(mode="json"), "seed": seed, "name": f"{recipe.name}-s{seed}"})
 
 
+def same_images(data: SyntheticData | FolderData, other: SyntheticData | FolderData) -> bool:
+    """Whether two data sections give the same images and labels: equal but for the input size,
+    which for files only sets what the model sees (val is scored at each label's own resolution),
+    so arms may feed their models other sizes. Synthetic images are drawn at the input size, so
+    for them it counts too."""
+    differing = set() if data.format == "synthetic" else {"input_size"}
+    return data.model_dump(exclude=differing) == other.model_dump(exclude=differing)
+
+
 def benchmark_arms(
     recipes: list[Recipe],
     naive: bool = True,
@@ -104,11 +115,12 @@ def benchmark_arms(
     or else the first recipe, then the recipes themselves."""
     if naive_from is not None and not (naive or family):
         raise RecipeError("benchmark: --naive-from names the naive arms' recipe, but no naive arm is asked for (--no-naive)")
-    if naive_from is not None and naive_from.data != recipes[0].data:
-        raise RecipeError(
-            f"benchmark: the naive arms' recipe {naive_from.name!r} must have the data section of {recipes[0].name!r}, "
-            "so that every arm trains and scores on the same images"
-        )
+    for other in ([naive_from] if naive_from is not None else []) + recipes[1:]:
+        if not same_images(other.data, recipes[0].data):
+            raise RecipeError(
+                f"benchmark: {other.name!r} must have the data section of {recipes[0].name!r} (its input_size aside), "
+                "so that every arm trains and scores on the same images"
+            )
     naive_source = naive_from or recipes[0]
     arms = {NAIVE: naive_recipe(naive_source)} if naive else {}
     arms.update({f"{NAIVE}-{model}": family_member(naive_source, model) for model in family})

@@ -10,7 +10,9 @@ from --naive-from's when the recipes have no distill stage (a model trained alon
 `edgeseg search --naive` draws against its frontier. Each
 arm and seed is a run folder <runs-dir>/<recipe name>-s<seed> (the naive arm's recipe is named
 <R>-naive, a family member's <R>-naive-<model>, R being the --naive-from recipe or else the first);
-a killed benchmark resumes where it stopped.
+a killed benchmark resumes where it stopped. Every recipe, --naive-from's too, must have the first
+one's data section; only the input size may differ (files are scored at each label's own
+resolution, so a lower-resolution arm is held against the naive one on the same pixels).
 Writes <runs-dir>/<first recipe>-benchmark/benchmark.json and benchmark.md and prints the tables.
 See docs/BENCHMARKS.md for the rule a difference must pass.
 """

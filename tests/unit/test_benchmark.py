@@ -126,8 +126,30 @@ def test_a_recipe_without_distill_is_an_arm_beside_the_naive_path_of_another_rec
     with pytest.raises(RecipeError, match="no arm to run"):
         benchmark_arms([yardstick], naive=False, recipes_as_arms=False)
     elsewhere = parse_recipe(tiny_recipe_dict(name="elsewhere", data={**tiny_recipe_dict()["data"], "num_classes": 5}))
-    with pytest.raises(RecipeError, match="must have the data section of 'pruned'"):
+    with pytest.raises(RecipeError, match="'elsewhere' must have the data section of 'pruned'"):
         benchmark_arms([parse_recipe(pruned)], naive_from=elsewhere)
+    with pytest.raises(RecipeError, match="'elsewhere' must have the data section of 'pruned'"):
+        benchmark_arms([parse_recipe(pruned), elsewhere], naive=False)
+
+
+def test_arms_may_feed_other_input_sizes_of_the_same_files_but_not_of_synthetic_images(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    files = {"format": "folder", "root": str(tmp_path), "train": {"images": "images", "labels": "labels"}}
+    files = {**files, "val": {"images": "images", "labels": "labels"}, "classes": ["a", "b"]}
+    synthetic = tiny_recipe_dict()["data"]
+
+    def arm(name, data, input_size):
+        recipe = tiny_recipe_dict(name=name, data={**data, "input_size": input_size}, stages=[{"train": {}}, {"quantize": {}}])
+        del recipe["student"]
+        return parse_recipe(recipe)
+
+    arms = benchmark_arms([arm("wide", files, [32, 32]), arm("lowres", files, [48, 64])], naive=False)
+    assert [recipe.data.input_size for recipe in arms.values()] == [(32, 32), (48, 64)]
+    yardstick = parse_recipe(tiny_recipe_dict(name="yardstick", data={**files, "input_size": [32, 32]}))
+    assert list(benchmark_arms([arm("lowres", files, [48, 64])], naive_from=yardstick)) == ["naive", "lowres"]
+    with pytest.raises(RecipeError, match="'lowres' must have the data section of 'wide' \\(its input_size aside\\)"):
+        benchmark_arms([arm("wide", synthetic, [32, 32]), arm("lowres", synthetic, [48, 64])], naive=False)
 
 
 @pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])
