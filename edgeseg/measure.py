@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from edgeseg.errors import EdgesegError
+from edgeseg.errors import EdgesegError, RecipeError
 from edgeseg.files import content_sizes
 from edgeseg.markdown import table_head
 from edgeseg.profile import profile_model
@@ -181,24 +181,36 @@ def zoo_costs(
 ) -> dict[str, dict]:
     """`deployment_costs` of untrained zoo models named as `model_from_name` reads them, each
     optionally followed by `:F`, the model after `prune_channels`' removal to a fraction F of its
-    MACs (global, l1), e.g. `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3"]`. With
-    `head_resolution`, each model also without its final resize (`without_final_resize`), named
-    `<name>@head`: where the logits' upsampling is a large share of the latency, removing channels
-    cannot remove it."""
-    from edgeseg.errors import RecipeError
+    MACs (global, l1), and by `@HxW`, its own input size instead of `input_size`, e.g.
+    `["lraspp-0.35", "minimal-0.5-os32", "lraspp-1.0:0.3", "lraspp-0.5:0.6@144x192"]`: resolution
+    and channels compared in one alternating timing. With `head_resolution`, each model also without
+    its final resize (`without_final_resize`), named `<name>@head`: where the logits' upsampling is
+    a large share of the latency, removing channels cannot remove it."""
     from edgeseg.recipe import model_from_name
 
-    models = {}
+    models, files = {}, {}
     for name in names:
-        model_name, _, keep = name.partition(":")
+        model_and_keep, _, size = name.partition("@")
+        model_name, _, keep = model_and_keep.partition(":")
+        own_size = _input_size(name, size) if size else input_size
         spec = model_from_name(model_name)
         try:
-            models[name] = untrained_model(spec, input_size, num_classes, seed, float(keep) if keep else None)
+            models[name] = untrained_model(spec, own_size, num_classes, seed, float(keep) if keep else None)
         except ValueError as error:
             raise RecipeError(f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})") from None
         if head_resolution:
             models[f"{name}@head"] = without_final_resize(models[name])
-    return deployment_costs(models, int8_files(models, random_calibration(input_size, seed)), threads=(1, 2), rounds=rounds)
+        measured = {key: model for key, model in models.items() if key not in files}
+        files.update(int8_files(measured, random_calibration(own_size, seed)))
+    return deployment_costs(models, files, threads=(1, 2), rounds=rounds)
+
+
+def _input_size(name: str, size: str) -> tuple[int, int]:
+    """`HxW` after a model name's `@` as (height, width); RecipeError naming the model otherwise."""
+    height, _, width = size.partition("x")
+    if not (height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise RecipeError(f"{name}: expected an input size HxW after '@', e.g. 144x192. Received: {size!r}")
+    return int(height), int(width)
 
 
 def costs_markdown(costs: dict[str, dict]) -> str:

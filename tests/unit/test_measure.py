@@ -1,10 +1,14 @@
 """What untrained zoo models cost, measured side by side (edgeseg.measure): the costs tool's figures."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from edgeseg.errors import RecipeError
 from edgeseg.measure import costs_markdown, zoo_costs
+from tests.helpers import REPO
 
 
 def test_zoo_costs_measure_each_named_model_and_channel_removal_makes_it_cheaper():
@@ -35,6 +39,16 @@ def test_without_final_resize_ends_at_the_heads_resolution_and_refuses_a_model_n
     model = keras.Model(inputs, keras.layers.Conv2D(2, 1)(inputs))
     with pytest.raises(ValueError, match="ending in a resize layer, received one ending in Conv2D"):
         without_final_resize(model)
+
+
+def test_a_model_may_have_its_own_input_size_and_a_bad_one_is_one_line_naming_the_model():
+    costs = zoo_costs(["minimal-0.35-os32", "minimal-0.35-os32@64x64", "minimal-0.35-os32:0.5@64x64"], (32, 32), 4, rounds=1)
+    small, large, large_pruned = costs.values()
+    assert large["macs"] == pytest.approx(4 * small["macs"], rel=0.05), "4x the pixels, about 4x the MACs"
+    assert large["params"] == small["params"] and large_pruned["macs"] <= 0.5 * large["macs"]
+    for size in ("64", "64x", "0x64", "axb"):
+        with pytest.raises(RecipeError, match=rf"minimal-0.35-os32@{size}: expected an input size HxW after '@'"):
+            zoo_costs([f"minimal-0.35-os32@{size}"], (32, 32), 4, rounds=1)
 
 
 def test_an_unreachable_channel_fraction_is_one_line_naming_the_model():
@@ -80,3 +94,14 @@ def test_a_kernel_with_fewer_values_than_clusters_is_left_as_it_is(fill):
     compressed = compressed_like_training(model, 4, 0.0, 8, LayerSelection(), LayerSelection())
     assert (kernels_of(compressed, [flat.name])[flat.name] == fill).all()
     assert len(set(kernels_of(compressed, [selected[1]])[selected[1]].ravel().tolist())) <= 8, "the others still clustered"
+
+
+def test_the_cost_tool_names_a_bad_model_in_one_line_and_exits_2():
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools/measure_costs.py"), "lraspp-0.35@144"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].endswith(
+        "lraspp-0.35@144: expected an input size HxW after '@', e.g. 144x192. Received: '144'"
+    )
+    assert "Traceback" not in result.stderr
