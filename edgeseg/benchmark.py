@@ -45,6 +45,7 @@ from edgeseg.recipe import (
     VerifySettings,
     model_from_name,
     parse_recipe,
+    split_input_size,
 )
 
 if TYPE_CHECKING:
@@ -81,12 +82,22 @@ def naive_recipe(recipe: Recipe) -> Recipe:
 
 
 def family_member(recipe: Recipe, model: str) -> Recipe:
-    """The naive path of another zoo model, named `arch-alpha` or `arch-alpha-osN` (e.g. `minimal-0.5-os32`):
-    the naive family a search's frontier is drawn against."""
-    spec = model_from_name(model)
+    """The naive path of another zoo model, named `arch-alpha` or `arch-alpha-osN` (e.g. `minimal-0.5-os32`),
+    optionally at its own input size (`lraspp-0.35@144x192`, folder data only: files are scored at
+    their labels' resolution whatever the model sees): the naive family a search's frontier, or a
+    lower-resolution model, is held against. Its run is named `<R>-naive-<model>`, `@` as `-`."""
+    model_name, input_size = split_input_size(model)
+    spec = model_from_name(model_name)
     dumped = naive_recipe(recipe).model_dump(mode="json")
     dumped["teacher"].update(arch=spec.arch, alpha=spec.alpha, output_stride=spec.output_stride)
-    dumped["name"] = f"{recipe.name}-{NAIVE}-{model}"
+    if input_size is not None:
+        if recipe.data.format == "synthetic":
+            raise RecipeError(
+                f"benchmark: family member {model}: an own input size needs folder data, since synthetic images "
+                f"are drawn at the input size. Received: {recipe.name!r}'s synthetic data"
+            )
+        dumped["data"]["input_size"] = list(input_size)
+    dumped["name"] = f"{recipe.name}-{NAIVE}-{model.replace('@', '-')}"
     return parse_recipe(dumped, source=f"benchmark family member {model}")
 
 

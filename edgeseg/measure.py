@@ -186,13 +186,13 @@ def zoo_costs(
     and channels compared in one alternating timing. With `head_resolution`, each model also without
     its final resize (`without_final_resize`), named `<name>@head`: where the logits' upsampling is
     a large share of the latency, removing channels cannot remove it."""
-    from edgeseg.recipe import model_from_name
+    from edgeseg.recipe import model_from_name, split_input_size
 
     models, files = {}, {}
     for name in names:
-        model_and_keep, _, size = name.partition("@")
+        model_and_keep, size = split_input_size(name)
         model_name, _, keep = model_and_keep.partition(":")
-        own_size = _input_size(name, size) if size else input_size
+        own_size = size or input_size
         spec = model_from_name(model_name)
         try:
             models[name] = untrained_model(spec, own_size, num_classes, seed, float(keep) if keep else None)
@@ -203,14 +203,6 @@ def zoo_costs(
         measured = {key: model for key, model in models.items() if key not in files}
         files.update(int8_files(measured, random_calibration(own_size, seed)))
     return deployment_costs(models, files, threads=(1, 2), rounds=rounds)
-
-
-def _input_size(name: str, size: str) -> tuple[int, int]:
-    """`HxW` after a model name's `@` as (height, width); RecipeError naming the model otherwise."""
-    height, _, width = size.partition("x")
-    if not (height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
-        raise RecipeError(f"{name}: expected an input size HxW after '@', e.g. 144x192. Received: {size!r}")
-    return int(height), int(width)
 
 
 def costs_markdown(costs: dict[str, dict]) -> str:

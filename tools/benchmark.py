@@ -7,9 +7,10 @@
 The naive arm is made from the first recipe (its student, cross-entropy, default int8 PTQ), or
 from --naive-from's when the recipes have no distill stage (a model trained alone, then pruned);
 --family adds naive arms of other zoo models (arch-alpha or arch-alpha-osN), the naive family
-`edgeseg search --naive` draws against its frontier. Each
+`edgeseg search --naive` draws against its frontier; `@HxW` after one trains it at its own input
+size (`lraspp-0.35@144x192`, folder data), the naive path at a lower resolution. Each
 arm and seed is a run folder <runs-dir>/<recipe name>-s<seed> (the naive arm's recipe is named
-<R>-naive, a family member's <R>-naive-<model>, R being the --naive-from recipe or else the first);
+<R>-naive, a family member's <R>-naive-<model> with `@` as `-`, R being the --naive-from recipe or else the first);
 a killed benchmark resumes where it stopped. Every recipe, --naive-from's too, must have the first
 one's data section; only the input size may differ (files are scored at each label's own
 resolution, so a lower-resolution arm is held against the naive one on the same pixels).
@@ -36,7 +37,7 @@ parser.add_argument("recipes", nargs="+")
 parser.add_argument("--seeds", type=positive, default=1, help="seeds per arm: the first recipe's seed and the next ones")
 parser.add_argument("--runs-dir", default="runs")
 parser.add_argument("--no-naive", action="store_true", help="without the naive arm (the --family arms still run)")
-parser.add_argument("--family", nargs="*", default=[], help="naive arms of other zoo models: arch-alpha[-osN]")
+parser.add_argument("--family", nargs="*", default=[], help="naive arms of other zoo models: arch-alpha[-osN][@HxW]")
 parser.add_argument("--naive-from", help="the recipe whose student the naive arms train (default: the first recipe)")
 parser.add_argument("--naive-only", action="store_true", help="the naive arms only; the recipe gives them their settings")
 arguments = parser.parse_args()

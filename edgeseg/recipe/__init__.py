@@ -18,7 +18,7 @@ Example:
 
 from edgeseg.recipe.data import INPUT_SIDE_MULTIPLE, AugmentConfig, DataConfig, FolderData, SyntheticData
 from edgeseg.recipe.loading import load_recipe, parse_data, parse_recipe, recipe_json_schema
-from edgeseg.recipe.models import Arch, Backbone, ModelSpec, model_from_name
+from edgeseg.recipe.models import Arch, Backbone, ModelSpec, model_from_name, split_input_size
 from edgeseg.recipe.root import Recipe
 from edgeseg.recipe.search import BudgetConfig, SearchConfig, SearchSpace
 from edgeseg.recipe.stages import (
@@ -56,6 +56,7 @@ __all__ = [
     "Backbone",
     "ModelSpec",
     "model_from_name",
+    "split_input_size",
     "BudgetConfig",
     "SearchConfig",
     "SearchSpace",

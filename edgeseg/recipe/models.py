@@ -78,3 +78,16 @@ def model_from_name(name: str) -> ModelSpec:
         raise RecipeError(
             f"a zoo model name is arch-alpha or arch-alpha-osN, e.g. minimal-0.5-os32. Received: {name!r}"
         ) from None
+
+
+def split_input_size(name: str) -> tuple[str, tuple[int, int] | None]:
+    """A model name that may end in `@HxW`, the model's own input size (`lraspp-0.35@144x192`): the
+    name before the `@` and (height, width), or None without one. How the benchmark's naive family
+    and the cost tool give one model another resolution than the rest."""
+    model, at, size = name.partition("@")
+    if not at:
+        return name, None
+    height, _, width = size.partition("x")
+    if not (height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
+        raise RecipeError(f"{name}: expected an input size HxW after '@', e.g. 144x192. Received: {size!r}")
+    return model, (int(height), int(width))

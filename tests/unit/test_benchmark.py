@@ -152,6 +152,25 @@ def test_arms_may_feed_other_input_sizes_of_the_same_files_but_not_of_synthetic_
         benchmark_arms([arm("wide", synthetic, [32, 32]), arm("lowres", synthetic, [48, 64])], naive=False)
 
 
+def test_a_family_member_may_have_its_own_input_size_of_the_same_files(tmp_path):
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    files = {"format": "folder", "root": str(tmp_path), "train": {"images": "images", "labels": "labels"}}
+    files = {**files, "val": {"images": "images", "labels": "labels"}, "classes": ["a", "b"], "input_size": [32, 32]}
+    recipe = parse_recipe(tiny_recipe_dict(name="yardstick", data=files))
+    member = family_member(recipe, "lraspp-0.35@48x64")
+    assert member.name == "yardstick-naive-lraspp-0.35-48x64" and member.data.input_size == (48, 64)
+    assert member.data.model_dump(exclude={"input_size"}) == recipe.data.model_dump(exclude={"input_size"})
+    assert list(benchmark_arms([recipe], family=("lraspp-0.35@48x64",), recipes_as_arms=False)) == [
+        "naive",
+        "naive-lraspp-0.35@48x64",
+    ]
+    with pytest.raises(RecipeError, match="lraspp-0.35@48: expected an input size HxW after '@'"):
+        family_member(recipe, "lraspp-0.35@48")
+    with pytest.raises(RecipeError, match="family member lraspp-0.35@48x64: an own input size needs folder data"):
+        family_member(parse_recipe(tiny_recipe_dict()), "lraspp-0.35@48x64")
+
+
 @pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])
 def test_a_bad_family_member_name_is_one_line_with_the_expected_form(name):
     with pytest.raises(RecipeError) as caught:
