@@ -83,19 +83,14 @@ def naive_recipe(recipe: Recipe) -> Recipe:
 
 def family_member(recipe: Recipe, model: str) -> Recipe:
     """The naive path of another zoo model, named `arch-alpha` or `arch-alpha-osN` (e.g. `minimal-0.5-os32`),
-    optionally at its own input size (`lraspp-0.35@144x192`, folder data only: files are scored at
-    their labels' resolution whatever the model sees): the naive family a search's frontier, or a
+    optionally at its own input size (`lraspp-0.35@144x192`; `benchmark_arms` holds it to
+    `same_images`, so only on folder data): the naive family a search's frontier, or a
     lower-resolution model, is held against. Its run is named `<R>-naive-<model>`, `@` as `-`."""
     model_name, input_size = split_input_size(model)
     spec = model_from_name(model_name)
     dumped = naive_recipe(recipe).model_dump(mode="json")
     dumped["teacher"].update(arch=spec.arch, alpha=spec.alpha, output_stride=spec.output_stride)
     if input_size is not None:
-        if recipe.data.format == "synthetic":
-            raise RecipeError(
-                f"benchmark: family member {model}: an own input size needs folder data, since synthetic images "
-                f"are drawn at the input size. Received: {recipe.name!r}'s synthetic data"
-            )
         dumped["data"]["input_size"] = list(input_size)
     dumped["name"] = f"{recipe.name}-{NAIVE}-{model.replace('@', '-')}"
     return parse_recipe(dumped, source=f"benchmark family member {model}")
@@ -126,15 +121,16 @@ def benchmark_arms(
     or else the first recipe, then the recipes themselves."""
     if naive_from is not None and not (naive or family):
         raise RecipeError("benchmark: --naive-from names the naive arms' recipe, but no naive arm is asked for (--no-naive)")
-    for other in ([naive_from] if naive_from is not None else []) + recipes[1:]:
+    naive_source = naive_from or recipes[0]
+    family_arms = {f"{NAIVE}-{model}": family_member(naive_source, model) for model in family}
+    for other in ([naive_from] if naive_from is not None else []) + list(family_arms.values()) + recipes[1:]:
         if not same_images(other.data, recipes[0].data):
             raise RecipeError(
                 f"benchmark: {other.name!r} must have the data section of {recipes[0].name!r} (its input_size aside), "
                 "so that every arm trains and scores on the same images"
             )
-    naive_source = naive_from or recipes[0]
     arms = {NAIVE: naive_recipe(naive_source)} if naive else {}
-    arms.update({f"{NAIVE}-{model}": family_member(naive_source, model) for model in family})
+    arms.update(family_arms)
     for recipe in recipes if recipes_as_arms else []:
         if recipe.name in arms:
             raise RecipeError(f"benchmark: two arms are named {recipe.name!r}; give each recipe its own name")

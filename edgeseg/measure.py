@@ -195,13 +195,13 @@ def zoo_costs(
         own_size = size or input_size
         spec = model_from_name(model_name)
         try:
-            models[name] = untrained_model(spec, own_size, num_classes, seed, float(keep) if keep else None)
+            added = {name: untrained_model(spec, own_size, num_classes, seed, float(keep) if keep else None)}
         except ValueError as error:
             raise RecipeError(f"{name}: expected a MACs fraction within reach after ':'. Received: {keep!r} ({error})") from None
         if head_resolution:
-            models[f"{name}@head"] = without_final_resize(models[name])
-        measured = {key: model for key, model in models.items() if key not in files}
-        files.update(int8_files(measured, random_calibration(own_size, seed)))
+            added[f"{name}@head"] = without_final_resize(added[name])
+        models.update(added)
+        files.update(int8_files(added, random_calibration(own_size, seed)))
     return deployment_costs(models, files, threads=(1, 2), rounds=rounds)
 
 

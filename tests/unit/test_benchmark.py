@@ -167,8 +167,11 @@ def test_a_family_member_may_have_its_own_input_size_of_the_same_files(tmp_path)
     ]
     with pytest.raises(RecipeError, match="lraspp-0.35@48: expected an input size HxW after '@'"):
         family_member(recipe, "lraspp-0.35@48")
-    with pytest.raises(RecipeError, match="family member lraspp-0.35@48x64: an own input size needs folder data"):
-        family_member(parse_recipe(tiny_recipe_dict()), "lraspp-0.35@48x64")
+    synthetic = parse_recipe(tiny_recipe_dict())
+    with pytest.raises(
+        RecipeError, match="'tiny-naive-lraspp-0.35-48x64' must have the data section of 'tiny' \\(its input_size aside\\)"
+    ):
+        benchmark_arms([synthetic], family=("lraspp-0.35@48x64",))
 
 
 @pytest.mark.parametrize("name", ["minimal", "minimal-half", "minimal-0.5-32", "unet-0.5", "minimal-3.0", "lraspp-0.5-os12-x"])
