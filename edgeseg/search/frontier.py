@@ -29,6 +29,35 @@ def pareto_front(rows: list[dict], axis: str) -> list[dict]:
     return front
 
 
+def best_within(rows: list[dict], axis: str, limit: float) -> dict | None:
+    """The row of highest int8 mIoU among `rows` whose `axis` is at most `limit` (ties to the lower
+    `axis`), or None when no row is that fast or small."""
+    within = [row for row in rows if row.get("int8_miou") is not None and row[axis] <= limit]
+    return max(within, key=lambda row: (row["int8_miou"], -row[axis]), default=None)
+
+
+def versus_naive(finalists: list[dict], family: list[dict]) -> list[dict]:
+    """Each naive model against edgeseg's frontier at its cost: on each axis, the best finalist no
+    slower (`latency_ms`) or no larger (`bytes`) and its lead in mIoU points; None on an axis where
+    no finalist is that fast or small (the frontier does not cover that point)."""
+    rows = []
+    for naive in family:
+        row = {"label": naive["label"], "int8_miou": naive["int8_miou"]}
+        for axis in ("latency_ms", "bytes"):
+            best = best_within(finalists, axis, naive[axis])
+            row[axis] = (
+                None
+                if best is None
+                else {
+                    "finalist": best["label"],
+                    "int8_miou": best["int8_miou"],
+                    "points": round(100 * (best["int8_miou"] - naive["int8_miou"]), 2),
+                }
+            )
+        rows.append(row)
+    return rows
+
+
 def naive_points(benchmarks: list[dict]) -> list[dict]:
     """The naive arms of benchmark.json files (tools/benchmark.py; arms `naive`, `naive-<model>`,
     edgeseg's own arms left out): mean int8 mIoU, size, and one of the arm's int8 files
@@ -175,11 +204,16 @@ def search_markdown(result: dict) -> str:
             "",
             "## Naive family (benchmark, cross-entropy and default PTQ)",
             "",
-            *table_head("model", "int8 mIoU", "latency", "file"),
+            "Beside each naive model, the best finalist no slower and the best no larger, with its lead in mIoU "
+            "points (the naive figure is the mean of its benchmark's seeds, a finalist's one run's): "
+            + _coverage(result["versus_naive"]),
+            "",
+            *table_head("model", "int8 mIoU", "latency", "file", "best finalist no slower", "best finalist no larger"),
         ]
         lines += [
-            f"| {row['label']} | {row['int8_miou']:.4f} | {latency(row['latency_ms'])} | {row['bytes'] / 1024:.1f} KiB |"
-            for row in result["naive"]
+            f"| {row['label']} | {row['int8_miou']:.4f} | {latency(row['latency_ms'])} | {row['bytes'] / 1024:.1f} KiB | "
+            f"{_lead(versus['latency_ms'])} | {_lead(versus['bytes'])} |"
+            for row, versus in zip(result["naive"], result["versus_naive"], strict=True)
         ]
     lines += [
         "",
@@ -196,6 +230,23 @@ def search_markdown(result: dict) -> str:
         size = "" if row["bytes"] is None else f"{row['bytes'] / 1024:.1f} KiB"
         lines.append(f"| {row['trial']} | {row['label']} | {outcome} | {miou} | {timed} | {size} |")
     return "\n".join(lines) + "\n"
+
+
+def _lead(versus: dict | None) -> str:
+    """A finalist's lead over a naive model in search.md, or why there is none."""
+    if versus is None:
+        return "none (not covered)"
+    return f"{versus['finalist']} {versus['int8_miou']:.4f} ({versus['points']:+.2f})"
+
+
+def _coverage(versus: list[dict]) -> str:
+    """One sentence: on how many naive models' latencies the frontier reaches, and above how many it lies."""
+    covered = [row for row in versus if row["latency_ms"] is not None]
+    above = [row for row in covered if row["latency_ms"]["points"] > 0]
+    return (
+        f"the frontier reaches the latency of {len(covered)} of {len(versus)} naive models "
+        f"and lies above {len(above)} of those {len(covered)}."
+    )
 
 
 def _trial_outcome(row: dict) -> str:

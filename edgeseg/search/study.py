@@ -61,7 +61,7 @@ from edgeseg.search.candidates import (
     stride_obstacle,
     untrained_costs,
 )
-from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown
+from edgeseg.search.frontier import pareto_front, plot_frontier, search_markdown, versus_naive
 
 log = logging.getLogger("edgeseg")
 REFERENCE_ATTR = "reference_latency_ms"
@@ -152,6 +152,7 @@ def run_search(recipe: Recipe, runs_dir: str | Path = "runs", naive: Sequence[di
         "chosen": chosen,
         "frontier": {axis: pareto_front(finalists, axis) for axis in ("latency_ms", "bytes")},
         "naive": family,
+        "versus_naive": versus_naive(finalists, family),
         "latency_timing": timing,
         "reference": {"label": setup.reference.label, "latency_ms": setup.reference.latency_ms},
         "seconds": round(time.perf_counter() - started, 1),

@@ -101,6 +101,8 @@ def test_the_chosen_export_meets_the_budget_and_a_killed_search_resumes(tmp_path
     assert [row["label"] for row in result["naive"]] == ["naive"], "edgeseg's own arms are not the naive family"
     assert result["naive"][0]["latency_ms"] < 50.0, "timed again beside the finalists, not the benchmark's 999 ms"
     assert "timed alternately" in result["latency_timing"]
+    assert [row["label"] for row in result["versus_naive"]] == ["naive"], "each naive model against the frontier at its cost"
+    assert "naive models and lies above" in (folder / "search.md").read_text()
 
     # An accuracy floor no tiny model reaches is judged on the finalists, trained in full (reused here).
     recipe = search_recipe(trials=3)
