@@ -29,22 +29,16 @@ def pareto_front(rows: list[dict], axis: str) -> list[dict]:
     return front
 
 
-def best_within(rows: list[dict], axis: str, limit: float) -> dict | None:
-    """The row of highest int8 mIoU among `rows` whose `axis` is at most `limit` (ties to the lower
-    `axis`), or None when no row is that fast or small."""
-    within = [row for row in rows if row.get("int8_miou") is not None and row[axis] <= limit]
-    return max(within, key=lambda row: (row["int8_miou"], -row[axis]), default=None)
-
-
-def versus_naive(finalists: list[dict], family: list[dict]) -> list[dict]:
-    """Each naive model against edgeseg's frontier at its cost: on each axis, the best finalist no
-    slower (`latency_ms`) or no larger (`bytes`) and its lead in mIoU points; None on an axis where
-    no finalist is that fast or small (the frontier does not cover that point)."""
+def versus_naive(frontier: dict[str, list[dict]], family: list[dict]) -> list[dict]:
+    """Each naive model against edgeseg's `frontier` (`pareto_front` of the finalists by axis) at its
+    cost: on each axis, the best finalist no slower (`latency_ms`) or no larger (`bytes`), which is
+    the frontier's last point within the naive model's cost, and its lead in mIoU points; None on an
+    axis where no finalist is that fast or small (the frontier does not cover that point)."""
     rows = []
     for naive in family:
         row = {"label": naive["label"], "int8_miou": naive["int8_miou"]}
         for axis in ("latency_ms", "bytes"):
-            best = best_within(finalists, axis, naive[axis])
+            best = next((point for point in reversed(frontier[axis]) if point[axis] <= naive[axis]), None)
             row[axis] = (
                 None
                 if best is None

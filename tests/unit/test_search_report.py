@@ -1,7 +1,7 @@
 """search.md from a search's result (no training): latencies as multiples of the recipe's own
 model's, repeats named as such, each outcome in words."""
 
-from edgeseg.search.frontier import search_markdown, versus_naive
+from edgeseg.search.frontier import pareto_front, search_markdown, versus_naive
 
 
 def row(trial: int, label: str, miou: float | None, latency: float, **extra) -> dict:
@@ -49,7 +49,8 @@ def test_each_naive_model_is_held_against_the_best_finalist_no_slower_and_no_lar
         {"label": "naive-quick", "int8_miou": 0.305, "latency_ms": 2.0, "bytes": 480 * 1024},
         {"label": "naive-tiny", "int8_miou": 0.25, "latency_ms": 1.0, "bytes": 200 * 1024},
     ]
-    versus = versus_naive([fast, slow], family)
+    frontier = {axis: pareto_front([fast, slow], axis) for axis in ("latency_ms", "bytes")}
+    versus = versus_naive(frontier, family)
     # No slower than the naive student: both; the more accurate leads. No larger: only the fast one.
     assert versus[0]["latency_ms"] == {"finalist": "slow", "int8_miou": 0.33, "points": 2.0}
     assert versus[0]["bytes"] == {"finalist": "fast", "int8_miou": 0.30, "points": -1.0}
@@ -61,7 +62,7 @@ def test_each_naive_model_is_held_against_the_best_finalist_no_slower_and_no_lar
         "reference": {"label": "own", "latency_ms": 2.5},
         "chosen": {**slow, "proxy_int8_miou": 0.2, "export_bytes": 503 * 1024},
         "finalists": [{**fast, "proxy_int8_miou": 0.2}, {**slow, "proxy_int8_miou": 0.2}],
-        "frontier": {"latency_ms": [fast, slow], "bytes": [fast, slow]},
+        "frontier": frontier,
         "naive": family,
         "versus_naive": versus,
         "latency_timing": "timed alternately",
