@@ -155,3 +155,68 @@ def test_prune_and_cluster_fine_tune_against_the_teacher_when_asked(tiny_model, 
 def test_a_teacher_guided_prune_without_a_distill_stage_before_it_is_a_recipe_error(tmp_path):
     path = write_recipe(tmp_path, stages=[{"train": {"epochs": 1}}, {"prune": {"distill": {}}}], student=REMOVE)
     assert_one_problem(load_error(path), path, "stages[1].prune.distill", "a 'distill' stage")
+
+
+def test_an_ensemble_teaches_with_its_members_averaged_probabilities(tiny_model, tmp_path):
+    from edgeseg.models.io import save_model
+    from edgeseg.models.zoo import build_model
+    from edgeseg.recipe import ModelSpec
+
+    other = build_model(ModelSpec(arch="lraspp", alpha=0.35), (32, 32), 4, seed=1)
+    paths = [save_model(tiny_model, tmp_path / "a.keras"), save_model(other, tmp_path / "b.keras")]
+    teacher = distillation.ensemble_teacher(paths, "prune_channels.distill.ensemble")
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+
+    def softmax(logits):
+        exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+    expected = (softmax(tiny_model.predict(images, verbose=0)) + softmax(other.predict(images, verbose=0))) / 2
+    np.testing.assert_allclose(softmax(teacher.predict(images, verbose=0)), expected, atol=1e-5)
+    assert not teacher.trainable_weights, "the members stay frozen"
+
+    wider = build_model(ModelSpec(arch="lraspp", alpha=0.35), (64, 64), 4, seed=1)
+    paths.append(save_model(wider, tmp_path / "c.keras"))
+    with pytest.raises(
+        StageError, match=r"^prune_channels\.distill\.ensemble: the members must share their input shape; .*c\.keras$"
+    ):
+        distillation.ensemble_teacher(paths, "prune_channels.distill.ensemble")
+
+
+@pytest.mark.slow  # one fine-tune epoch through the distiller
+def test_prune_channels_fine_tunes_against_the_ensemble_it_names(tiny_model, tiny_context, tmp_path, monkeypatch):
+    from edgeseg.models.io import save_model
+    from edgeseg.stages.base import PipelineState as State
+
+    teachers_seen = []
+    teacher_outputs = distillation.Distiller._teacher_outputs
+
+    def spied(self, images):
+        teachers_seen.append(self.teacher.name)
+        return teacher_outputs(self, images)
+
+    monkeypatch.setattr(distillation.Distiller, "_teacher_outputs", spied)
+    paths = [str(save_model(tiny_model, tmp_path / f"member{index}.keras")) for index in range(2)]
+    outcome = run_stage_test("prune_channels", State(tiny_model), tiny_context, keep=0.6, epochs=1, distill={"ensemble": paths})
+    assert set(teachers_seen) == {"ensemble_of_2"}
+    assert outcome.record["fine_tune_loss"] == "cross-entropy + kl on the averaged predictions of 2 saved models"
+
+
+def test_an_ensemble_needs_two_existing_files_and_no_distill_stage(tmp_path):
+    from edgeseg.recipe import load_recipe
+
+    # The files need only exist for the recipe to load.
+    (tmp_path / "a.keras").touch()
+    (tmp_path / "b.keras").touch()
+    guided = {"prune": {"distill": {"ensemble": ["a.keras", "b.keras"]}}}
+    assert load_recipe(write_recipe(tmp_path, stages=[{"train": {"epochs": 1}}, guided], student=REMOVE)).name
+    path = write_recipe(
+        tmp_path, stages=[{"train": {"epochs": 1}}, {"prune": {"distill": {"ensemble": ["a.keras"]}}}], student=REMOVE
+    )
+    assert_one_problem(load_error(path), path, "distill.ensemble", "two models or more")
+    path = write_recipe(
+        tmp_path,
+        stages=[{"train": {"epochs": 1}}, {"prune": {"distill": {"ensemble": ["a.keras", "gone.keras"]}}}],
+        student=REMOVE,
+    )
+    assert_one_problem(load_error(path), path, "distill.ensemble", "gone.keras")
