@@ -8,7 +8,6 @@ can be computed once (`teacher_logits_once`) instead of every step.
 """
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +17,6 @@ from edgeseg.errors import StageError
 from edgeseg.losses import distillation_loss
 from edgeseg.models.copying import copy_model
 from edgeseg.models.imagenet import BACKBONE_LAYER_PREFIXES
-from edgeseg.models.io import load_model
 from edgeseg.progress import progress
 
 log = logging.getLogger("edgeseg")
@@ -139,76 +137,26 @@ def backbone_layer_at_stride(model, stride: int) -> str:
 
 def fine_tune_trainer(model, teacher, guidance, ignore_index: int, stage: str):
     """What a compression stage fits: `model` itself on the labels, or, given the stage's `distill:`
-    section (`FineTuneDistillation`), a `Distiller` of `model` against its `ensemble` when it names
-    one, else against `teacher` (the one the `distill` stage learned from).
+    section, a `Distiller` of `model` against `teacher` (the one the `distill` stage learned from).
 
     Example::
 
-        trainer = fine_tune_trainer(wrapped, state.teacher, FineTuneDistillation(kd_loss="cwd"), 255, "prune")
+        trainer = fine_tune_trainer(wrapped, state.teacher, LogitDistillation(kd_loss="cwd"), 255, "prune")
     """
     if guidance is None:
         return model
-    if guidance.ensemble:
-        teacher = ensemble_teacher(guidance.ensemble, f"{stage}.distill.ensemble", guidance.trust_model_code)
     if teacher is None:
         raise StageError(
             f"{stage}.distill: the fine-tune learns from the teacher a 'distill' stage distilled from, "
-            f"and none ran before '{stage}'; or name saved models in distill.ensemble. Received: teacher=None"
+            f"and none ran before '{stage}'. Received: teacher=None"
         )
     return Distiller(model, frozen_teacher(teacher), guidance, ignore_index)
 
 
-def ensemble_teacher(paths, key: str, trust_model_code: bool = False) -> keras.Model:
-    """One teacher from the saved models at `paths`: its logits are the log of their mean class
-    probabilities, so its softmax is their average (the ensemble's prediction), whatever the
-    distillation temperature does to it after. The members must agree on input shape and classes;
-    `key` names the recipe key in the error otherwise.
-
-    Example::
-
-        members = [Path(f"runs/a-s{seed}/01-train/model.keras") for seed in (0, 1, 2)]
-        teacher = ensemble_teacher(members, "prune_channels.distill.ensemble")
-    """
-    members = [load_model(Path(path), trust_model_code) for path in paths]
-    for path, member in zip(paths[1:], members[1:]):
-        for what, first, other in (
-            ("input", members[0].input_shape, member.input_shape),
-            ("output", members[0].output_shape, member.output_shape),
-        ):
-            if tuple(other[1:]) != tuple(first[1:]):
-                raise StageError(
-                    f"{key}: the members must share their {what} shape; {paths[0]} has {tuple(first[1:])}, "
-                    f"{path} {tuple(other[1:])}. Received: {path}"
-                )
-    image = keras.Input(members[0].input_shape[1:], name="image")
-    # Renamed: copies of one architecture share a model name, which one graph cannot hold twice.
-    renamed = [keras.Model(member.input, member.output, name=f"member_{index}") for index, member in enumerate(members)]
-    probabilities = [
-        keras.layers.Softmax(name=f"member_{index}_probabilities")(member(image, training=False))
-        for index, member in enumerate(renamed)
-    ]
-    log_mean = _LogProbability(name="ensemble_logits")(keras.layers.Average(name="mean_probabilities")(probabilities))
-    ensemble = keras.Model(image, log_mean, name=f"ensemble_of_{len(members)}")
-    ensemble.trainable = False
-    log.info("  fine-tune teacher: the averaged probabilities of %d models (%s)", len(members), ", ".join(map(str, paths)))
-    return ensemble
-
-
-class _LogProbability(keras.layers.Layer):
-    """log(p), with p kept above float32's smallest normal so that a class no member predicts stays finite."""
-
-    def call(self, probabilities):
-        return tf.math.log(tf.maximum(probabilities, np.finfo(np.float32).tiny))
-
-
 def fine_tune_loss(guidance, guide: str = "the teacher") -> str:
     """The record's name for what a compression stage's fine-tune learned from; `guide` names the
-    model whose logits it learned from when no ensemble does."""
-    if guidance is None:
-        return "cross-entropy"
-    if guidance.ensemble:
-        return f"cross-entropy + {guidance.kd_loss} on the averaged predictions of {len(guidance.ensemble)} saved models"
-    return f"cross-entropy + {guidance.kd_loss} on {guide}'s logits"
+    model whose logits it learned from."""
+    return "cross-entropy" if guidance is None else f"cross-entropy + {guidance.kd_loss} on {guide}'s logits"
 
 
 def frozen_teacher(teacher):

@@ -130,12 +130,10 @@ class Recipe(Section):
             )
         for index, (name, cfg) in enumerate(self.stage_sections()):
             # prune_channels learns from the model it started from when no distill stage came before.
-            guidance = getattr(cfg, "distill", None)
-            if guidance is not None and not guidance.ensemble and "distill" not in names[:index] and name != "prune_channels":
+            if getattr(cfg, "distill", None) is not None and "distill" not in names[:index] and name != "prune_channels":
                 raise ValueError(
                     f"stages[{index}].{name}.distill: the fine-tune learns from the teacher a 'distill' "
-                    f"stage distilled from, so one must come before '{name}' (or name saved models in "
-                    f"distill.ensemble). Received: stages={names}"
+                    f"stage distilled from, so one must come before '{name}'. Received: stages={names}"
                 )
         if self.data.unlabeled is not None and "distill" not in names:
             raise ValueError(

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from edgeseg.recipe.base import Section, names_the_model, resolve_path
+from edgeseg.recipe.base import Section, names_the_model
 
 
 def compiled_patterns(patterns: list[str] | None) -> list[str] | None:
@@ -102,36 +101,11 @@ class LayerSelection(Section):
         return compiled_patterns(patterns)
 
 
-class FineTuneDistillation(LogitDistillation):
-    """A compression stage's `distill:`: the fine-tune also learns from a teacher's logits."""
-
-    ensemble: list[Path] = Field(
-        default_factory=list,
-        description="saved models (.keras, .h5, SavedModel) of one input size that teach instead, by their "
-        "averaged class probabilities: copies of the model trained from other seeds teach better together than "
-        "one does (docs/BENCHMARKS.md); empty: the teacher the 'distill' stage learned from (prune_channels "
-        "without one: the model before pruning)",
-    )
-    trust_model_code: bool = Field(False, description="allow Lambda layers (arbitrary Python) in the ensemble's files")
-
-    @field_validator("ensemble")
-    @classmethod
-    def _members_exist(cls, paths: list[Path], info: ValidationInfo) -> list[Path]:
-        resolved = [resolve_path(path, info) for path in paths]
-        for given, found in zip(paths, resolved):
-            if not found.exists():
-                raise ValueError(f"model file not found: {found}. Received: {str(given)!r}")
-        if len(resolved) == 1:
-            raise ValueError(f"an ensemble averages two models or more; one teacher goes in a 'distill' stage. Received: {paths}")
-        return resolved
-
-
 class _TeacherGuided(Section):
-    distill: FineTuneDistillation | None = Field(
+    distill: LogitDistillation | None = Field(
         None,
-        description="fine-tune on a teacher's logits as well as the labels (the teacher the 'distill' stage "
-        "learned from, or an `ensemble` of saved models), so compression keeps what distillation gained; "
-        "`distill: {}` for the defaults",
+        description="fine-tune on the teacher's logits as well as the labels (the teacher the 'distill' stage "
+        "learned from), so compression keeps what distillation gained; `distill: {}` for the defaults",
     )
 
 

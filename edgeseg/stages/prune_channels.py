@@ -8,10 +8,9 @@ global ranking to `keep` of the MACs, the parameters or the int8 file's measured
 machine's interpreter's, or a device's through `measure_command`. In `steps` rounds, each
 removing an equal share (geometrically) and followed by an equal share of the fine-tune epochs;
 the last round keeps its best val epoch. With `distill:`, the fine-tune also learns from a
-teacher's logits: the averaged predictions of its `ensemble` of saved models, or the teacher a
-`distill` stage learned from, or, without either, the model as it was before pruning. A round's
-model is saved in `step-<n>/`, and a latency target's plan in `latency_plan.json`, so `--resume`
-continues after the last completed round with the same plan.
+teacher's logits: the teacher a `distill` stage learned from, or, without one, the model as it was
+before pruning. A round's model is saved in `step-<n>/`, and a latency target's plan in
+`latency_plan.json`, so `--resume` continues after the last completed round with the same plan.
 """
 
 import dataclasses
