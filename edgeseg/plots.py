@@ -15,16 +15,39 @@ from edgeseg.overlay import overlay
 def plot_miou_vs_size(points: list[tuple[str, float, float]], path: Path) -> Path:
     """One labeled point per model: (name, size in KiB, mIoU)."""
     figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    for name, size_kib, miou in points:
+    for _, size_kib, miou in points:
         axes.scatter(size_kib, miou, s=40)
-        axes.annotate(name, (size_kib, miou), textcoords="offset points", xytext=(6, 4), fontsize=9)
     axes.plot([p[1] for p in points], [p[2] for p in points], color="0.7", linewidth=1, zorder=0)
     axes.set_xscale("log")
+    annotate_apart(axes, points, fontsize=9, offset=(6, 4))
     axes.set_xlabel("model file size (KiB, log scale)")
     axes.set_ylabel("val mIoU")
     axes.set_title("Accuracy and size through the stages")
     axes.grid(alpha=0.3)
     return _save(figure, path)
+
+
+def annotate_apart(axes, labels: list[tuple[str, float, float]], fontsize: float, offset: tuple[float, float]) -> None:
+    """Writes each label (text, x, y in data coordinates) at `offset` points from its point, so that
+    no two overlap: a label that would cover one already written, top to bottom, goes a line lower
+    (models of one size, or of one latency, share an x). Call it once the axes hold every point and
+    their scales are set, so that data map to the pixels they will be drawn at."""
+    axes.autoscale_view()
+    pixels = axes.figure.dpi / 72
+    line = 1.3 * fontsize
+    placed: list[tuple[float, float, float]] = []  # each label's left, right and baseline, in pixels
+    anchors = axes.transData.transform([(x, y) for _, x, y in labels]) if labels else []
+    for index in sorted(range(len(labels)), key=lambda index: -labels[index][2]):
+        text, (x, y) = labels[index][0], anchors[index]
+        left, width = x + offset[0] * pixels, 0.6 * fontsize * len(text) * pixels
+        rise = offset[1]
+        while any(
+            left < right_placed and left_placed < left + width and abs(y + rise * pixels - baseline) < line * pixels
+            for left_placed, right_placed, baseline in placed
+        ):
+            rise -= line
+        placed.append((left, left + width, y + rise * pixels))
+        axes.annotate(text, labels[index][1:], fontsize=fontsize, xytext=(offset[0], rise), textcoords="offset points")
 
 
 def plot_class_iou(class_names, float_iou, quantized_iou, path: Path) -> Path:

@@ -14,6 +14,7 @@ from edgeseg.benchmark import NAIVE
 from edgeseg.markdown import table_head
 
 LABEL_POINTS = 7  # font size of the naive models' labels on the frontier plot
+LABEL_OFFSET = (4, -LABEL_POINTS - 1)  # points right of and below each naive model's marker
 
 
 def pareto_front(rows: list[dict], axis: str) -> list[dict]:
@@ -80,29 +81,6 @@ def naive_points(benchmarks: list[dict]) -> list[dict]:
     return list(points.values())
 
 
-def _stacked_label_offsets(plot, labels: list[tuple[str, float, float]]) -> list[float]:
-    """Vertical offsets, in points, for labels (text, x, y in data coordinates) written below and
-    right of their points, so that no two overlap: a label that would cover one already placed, top
-    to bottom, goes a line lower (naive models of one size share a point on the size axis)."""
-    plot.autoscale_view()  # the final limits, so that data map to the pixels they will be drawn at
-    pixels = plot.figure.dpi / 72
-    line, first = 1.3 * LABEL_POINTS, -LABEL_POINTS - 1.0
-    placed: list[tuple[float, float, float]] = []  # each label's left, right and baseline, in pixels
-    offsets = [0.0] * len(labels)
-    anchors = plot.transData.transform([(x, y) for _, x, y in labels]) if labels else []
-    for index in sorted(range(len(labels)), key=lambda index: -labels[index][2]):
-        (x, y), width = anchors[index], 0.6 * LABEL_POINTS * len(labels[index][0]) * pixels
-        offset = first
-        while any(
-            left < x + width and x < right and abs(y + offset * pixels - baseline) < line * pixels
-            for left, right, baseline in placed
-        ):
-            offset -= line
-        placed.append((x, x + width, y + offset * pixels))
-        offsets[index] = offset
-    return offsets
-
-
 def _coordinates(rows: list[dict], axis: str, scale: float) -> tuple[list[float], list[float]]:
     """The rows' `axis` values times `scale`, and their int8 mIoU: a plot's x and y."""
     return [row[axis] * scale for row in rows], [row["int8_miou"] for row in rows]
@@ -126,6 +104,7 @@ def plot_frontier(result: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from edgeseg.files import atomic_path
+    from edgeseg.plots import annotate_apart
 
     threads, family = str(result["budget"]["threads"]), result["naive"]
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
@@ -162,8 +141,7 @@ def plot_frontier(result: dict, path: Path) -> Path:
         if limit is not None:
             plot.axvline(limit, color="tab:red", linestyle=":", label="budget")
         labels = [(row["label"], row[axis] * scale, row["int8_miou"]) for row in family]
-        for (label, x, y), offset in zip(labels, _stacked_label_offsets(plot, labels)):
-            plot.annotate(label, (x, y), fontsize=LABEL_POINTS, xytext=(4, offset), textcoords="offset points")
+        annotate_apart(plot, labels, LABEL_POINTS, LABEL_OFFSET)
         plot.set_xlabel(title)
         plot.set_ylabel("int8 val mIoU")
         plot.grid(alpha=0.3)

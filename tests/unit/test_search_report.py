@@ -72,20 +72,3 @@ def test_each_naive_model_is_held_against_the_best_finalist_no_slower_and_no_lar
     assert "the frontier reaches the latency of 2 of 3 naive models and lies above 1 of those 2." in markdown
     assert "| naive | 0.3100 | 2.50 ms (1.00x) | 476.0 KiB | slow 0.3300 (+2.00) | fast 0.3000 (-1.00) |" in markdown
     assert "| naive-tiny | 0.2500 | 1.00 ms (0.40x) | 200.0 KiB | none (not covered) | none (not covered) |" in markdown
-
-
-def test_naive_labels_at_one_point_are_stacked_and_labels_apart_are_not_moved():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edgeseg.search.frontier import _stacked_label_offsets
-
-    figure, plot = plt.subplots()
-    labels = [("naive", 476.0, 0.296), ("naive-os32", 472.0, 0.281), ("naive@144x192", 476.0, 0.281), ("wide", 765.0, 0.306)]
-    plot.scatter([x for _, x, _ in labels], [y for _, _, y in labels])
-    offsets = _stacked_label_offsets(plot, labels)
-    plt.close(figure)
-    # the two at 0.281 share a point: the lower in the list goes a line below the other
-    assert offsets[0] == offsets[1] == offsets[3] and offsets[2] < offsets[1]
