@@ -26,12 +26,22 @@ class Distiller(keras.Model):
     """Trains `student` against a frozen `teacher` run in inference mode on the same augmented batch.
 
     With `feature_layers` (teacher layer, student layer), the student's features also learn the
-    teacher's through a 1x1 adapter trained with it (and dropped afterwards).
+    teacher's through a 1x1 adapter trained with it (and dropped afterwards). `lovasz_weight` adds
+    Lovasz-softmax to the cross-entropy on the labels (the training stage's setting).
     """
 
-    def __init__(self, student, teacher, cfg, ignore_index: int, feature_layers: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        student,
+        teacher,
+        cfg,
+        ignore_index: int,
+        feature_layers: tuple[str, str] | None = None,
+        lovasz_weight: float = 0.0,
+    ):
         super().__init__()
         self.student, self.teacher, self.cfg, self.ignore_index = student, teacher, cfg, ignore_index
+        self.lovasz_weight = lovasz_weight
         self.feature_layers = feature_layers
         if feature_layers is not None:
             teacher_layer, student_layer = feature_layers
@@ -85,6 +95,7 @@ class Distiller(keras.Model):
                 self.cfg.kd_weight,
                 self.cfg.kd_loss,
                 unlabeled,
+                self.lovasz_weight,
             )
             if self.feature_layers is not None:
                 loss += self.cfg.feature_weight * self._feature_error(student_features, teacher_features)
@@ -135,9 +146,10 @@ def backbone_layer_at_stride(model, stride: int) -> str:
     return found[-1]
 
 
-def fine_tune_trainer(model, teacher, guidance, ignore_index: int, stage: str):
+def fine_tune_trainer(model, teacher, guidance, ignore_index: int, stage: str, lovasz_weight: float = 0.0):
     """What a compression stage fits: `model` itself on the labels, or, given the stage's `distill:`
-    section, a `Distiller` of `model` against `teacher` (the one the `distill` stage learned from).
+    section, a `Distiller` of `model` against `teacher` (the one the `distill` stage learned from),
+    whose label loss adds `lovasz_weight` times Lovasz-softmax as the stage's own would.
 
     Example::
 
@@ -150,13 +162,14 @@ def fine_tune_trainer(model, teacher, guidance, ignore_index: int, stage: str):
             f"{stage}.distill: the fine-tune learns from the teacher a 'distill' stage distilled from, "
             f"and none ran before '{stage}'. Received: teacher=None"
         )
-    return Distiller(model, frozen_teacher(teacher), guidance, ignore_index)
+    return Distiller(model, frozen_teacher(teacher), guidance, ignore_index, lovasz_weight=lovasz_weight)
 
 
-def fine_tune_loss(guidance, guide: str = "the teacher") -> str:
+def fine_tune_loss(guidance, guide: str = "the teacher", lovasz_weight: float = 0.0) -> str:
     """The record's name for what a compression stage's fine-tune learned from; `guide` names the
     model whose logits it learned from."""
-    return "cross-entropy" if guidance is None else f"cross-entropy + {guidance.kd_loss} on {guide}'s logits"
+    from_labels = f"cross-entropy + {lovasz_weight:g} x Lovasz-softmax" if lovasz_weight else "cross-entropy"
+    return from_labels if guidance is None else f"{from_labels} + {guidance.kd_loss} on {guide}'s logits"
 
 
 def frozen_teacher(teacher):

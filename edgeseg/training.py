@@ -186,7 +186,7 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     keras.utils.set_random_seed(ctx.seed)
     steps = steps_per_epoch(ctx.train, ctx.batch_size)
     class_weights = _class_weights(getattr(cfg, "class_weights", None), ctx)
-    loss = MaskedCrossEntropy(ctx.ignore_index, class_weights, getattr(cfg, "ohem", None))
+    loss = MaskedCrossEntropy(ctx.ignore_index, class_weights, getattr(cfg, "ohem", None), cfg.lovasz_weight)
     trainer.compile(optimizer=_optimizer(cfg, steps), loss=loss)
     # Built here, not in the first step: a step that creates variables is traced twice by
     # tf.function (creating them, then not), which cost 12 of a tiny pruning stage's 58 seconds.

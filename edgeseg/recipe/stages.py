@@ -30,6 +30,12 @@ class FitConfig(Section):
         "cosine", description="learning rate after warm-up: cosine to 0, poly (power 0.9) to 0, or constant"
     )
     warmup_epochs: int = Field(0, ge=0)
+    lovasz_weight: float = Field(
+        0.0,
+        ge=0,
+        description="weight of the Lovasz-softmax loss (a surrogate of each class's IoU, Berman et al. 2018) added "
+        "to cross-entropy on the labels; 0: cross-entropy alone",
+    )
     tensorboard: bool = Field(True, description="TensorBoard logs (loss, val mIoU, learning rate) in <stage folder>/logs")
 
     @model_validator(mode="after")

@@ -59,7 +59,11 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
-        fine_tune_trainer(wrapped, state.teacher, cfg.distill, ctx.ignore_index, "cluster"), wrapped, cfg, ctx, keep_best=False
+        fine_tune_trainer(wrapped, state.teacher, cfg.distill, ctx.ignore_index, "cluster", cfg.lovasz_weight),
+        wrapped,
+        cfg,
+        ctx,
+        keep_best=False,
     )
     # TF-MOT's strip reuses the wrapped model's layers, which then belong to two graphs and give
     # `layer.output` of the wrong one; a copy's layers belong to the returned model alone.
@@ -76,7 +80,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         "per_channel_layers": len(per_channel),
         "max_unique_values": max(uniques.values(), default=0),
         "sparsity": sparsity(kernels),
-        "fine_tune_loss": fine_tune_loss(cfg.distill),
+        "fine_tune_loss": fine_tune_loss(cfg.distill, lovasz_weight=cfg.lovasz_weight),
     }
     over = {name: count for name, count in uniques.items() if count > cfg.clusters}
     if over:

@@ -27,7 +27,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         )
     frozen = frozen_teacher(teacher)
     feature_layers = feature_layer_pair(frozen, student, cfg)
-    distiller = Distiller(student, frozen, cfg, ctx.ignore_index, feature_layers)
+    distiller = Distiller(student, frozen, cfg, ctx.ignore_index, feature_layers, cfg.lovasz_weight)
     train, extras = with_unlabeled(ctx.train, ctx.unlabeled)
     cached = ctx.augment is None and feature_layers is None
     if cached:

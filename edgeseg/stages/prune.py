@@ -44,7 +44,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
 
     wrapped = copy_model(state.model, wrap)
     fit = fit_segmentation(
-        fine_tune_trainer(wrapped, state.teacher, cfg.distill, ctx.ignore_index, "prune"),
+        fine_tune_trainer(wrapped, state.teacher, cfg.distill, ctx.ignore_index, "prune", cfg.lovasz_weight),
         wrapped,
         cfg,
         ctx,
@@ -64,7 +64,7 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         "m_by_n": cfg.m_by_n,
         "layers": len(names),
         "layer_sparsity": layer_sparsity(kernels),
-        "fine_tune_loss": fine_tune_loss(cfg.distill),
+        "fine_tune_loss": fine_tune_loss(cfg.distill, lovasz_weight=cfg.lovasz_weight),
     }
     if reached < cfg.target_sparsity - SPARSITY_TOLERANCE:
         raise StageError(

@@ -82,7 +82,9 @@ def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
         "keep": cfg.keep,
         "importance": cfg.importance,
         "allocation": cfg.allocation,
-        "fine_tune_loss": fine_tune_loss(cfg.distill, "the teacher" if state.teacher is not None else "the unpruned model"),
+        "fine_tune_loss": fine_tune_loss(
+            cfg.distill, "the teacher" if state.teacher is not None else "the unpruned model", cfg.lovasz_weight
+        ),
         "kept_macs_fraction": keep if cfg.target == "latency" else None,
         "groups": len(groups),
         "pinned": [group.pinned for group in groups if group.pinned is not None],
@@ -160,7 +162,7 @@ def _step(model, teacher, cfg, ctx, kind: str, keep_of_original: float, full_cos
         epochs,
     )
     fit = fit_segmentation(
-        fine_tune_trainer(pruned, teacher, cfg.distill, ctx.ignore_index, "prune_channels"),
+        fine_tune_trainer(pruned, teacher, cfg.distill, ctx.ignore_index, "prune_channels", cfg.lovasz_weight),
         pruned,
         fit_cfg,
         ctx,

@@ -1,4 +1,4 @@
-"""`distill` beyond the logit loss: the KL term by hand, unlabeled images, cached teacher logits,
+"""`distill` beyond the logit loss: the KL term and the Lovasz label term by hand, unlabeled images, cached teacher logits,
 feature distillation through an adapter."""
 
 import dataclasses
@@ -37,6 +37,19 @@ def test_kl_term_counts_labeled_pixels_with_temperature_squared():
     # kd_weight 0: cross-entropy of the labeled pixel alone.
     cross_entropy = -np.log(np.exp(0.0) / (np.exp(0.0) + np.exp(1.0)))
     assert float(distillation_loss(LABELS, STUDENT, TEACHER, 255, 2.0, kd_weight=0.0)) == pytest.approx(cross_entropy, rel=1e-5)
+
+
+def test_the_label_term_adds_lovasz_softmax_with_its_weight():
+    # kd_weight 0.5: half of (CE + 2 x Lovasz) on the labels. For one labeled pixel, Lovasz-softmax
+    # is 1 - the probability of its class.
+    probability = np.exp(0.0) / (np.exp(0.0) + np.exp(1.0))
+    cross_entropy, kd = -np.log(probability), 4.0 * kl(TEACHER[0, 0, 0], STUDENT[0, 0, 0], 2.0)
+    expected = 0.5 * (cross_entropy + 2.0 * (1.0 - probability)) + 0.5 * kd
+    received = distillation_loss(LABELS, STUDENT, TEACHER, 255, 2.0, kd_weight=0.5, lovasz_weight=2.0)
+    assert float(received) == pytest.approx(expected, rel=1e-5)
+    assert distillation.fine_tune_loss(DistillConfig(), "the unpruned model", 2.0) == (
+        "cross-entropy + 2 x Lovasz-softmax + kl on the unpruned model's logits"
+    )
 
 
 def test_an_unlabeled_image_learns_from_the_teacher_at_every_pixel():

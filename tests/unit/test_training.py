@@ -1,11 +1,11 @@
-"""The shared training loop's options: class weights, OHEM, schedules, early stopping, TensorBoard logs."""
+"""The shared training loop's options: class weights, OHEM, Lovasz-softmax, schedules, early stopping, TensorBoard logs."""
 
 import math
 
 import numpy as np
 import pytest
 
-from edgeseg.losses import masked_cross_entropy, median_frequency_weights
+from edgeseg.losses import MaskedCrossEntropy, label_loss, lovasz_softmax, masked_cross_entropy, median_frequency_weights
 from edgeseg.recipe import TrainConfig
 from edgeseg.training import fit_segmentation, learning_rate_schedule
 
@@ -34,6 +34,27 @@ def test_ohem_keeps_only_the_hardest_pixels():
     hardest_two = sorted(losses)[-2:]
     assert float(masked_cross_entropy(LABELS, LOGITS, 255, hardest_fraction=0.5)) == pytest.approx(np.mean(hardest_two), rel=1e-5)
     assert float(masked_cross_entropy(LABELS, LOGITS, 255, hardest_fraction=0.1)) == pytest.approx(max(losses), rel=1e-5)
+
+
+def test_lovasz_softmax_is_the_jaccard_loss_of_hard_predictions_over_the_classes_present():
+    # Labels 0 0 1 1 and an ignored pixel; confident predictions 0 1 1 1, and class 2 on the ignored pixel.
+    labels = np.array([[[0, 0, 1, 1, 255]]])
+    logits = 50.0 * np.eye(3, dtype=np.float32)[[[[0, 1, 1, 1, 2]]]]
+    # IoU of class 0: 1/2, of class 1: 2/3; class 2 is in no label, so it is not averaged in.
+    assert float(lovasz_softmax(labels, logits, 255)) == pytest.approx(((1 - 1 / 2) + (1 - 2 / 3)) / 2, abs=1e-6)
+    right = 50.0 * np.eye(3, dtype=np.float32)[[[[0, 0, 1, 1, 2]]]]
+    assert float(lovasz_softmax(labels, right, 255)) == pytest.approx(0, abs=1e-6)
+
+
+def test_the_label_loss_adds_lovasz_softmax_on_every_second_row_and_column():
+    rng = np.random.default_rng(0)
+    labels, logits = rng.integers(0, 3, [2, 4, 6]), rng.normal(size=[2, 4, 6, 3]).astype(np.float32)
+    lovasz = float(lovasz_softmax(labels[:, ::2, ::2], logits[:, ::2, ::2], 255))
+    expected = float(masked_cross_entropy(labels, logits, 255)) + 0.5 * lovasz
+    assert lovasz > 0.1
+    assert float(label_loss(labels, logits, 255, lovasz_weight=0.5)) == pytest.approx(expected, rel=1e-5)
+    restored = MaskedCrossEntropy.from_config(MaskedCrossEntropy(255, lovasz_weight=0.5).get_config())
+    assert float(restored(labels, logits)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_median_frequency_weights_favor_rare_classes():
