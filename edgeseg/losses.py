@@ -50,7 +50,9 @@ def lovasz_softmax(labels, logits, ignore_index: int):
     # [classes, pixels]: each class's foreground and its errors, sorted by error, largest first.
     foreground = tf.transpose(tf.one_hot(labels, num_classes, dtype=tf.float32))
     errors = tf.abs(foreground - tf.transpose(probabilities))
-    sorted_errors, order = tf.math.top_k(errors, k=tf.shape(errors)[1])
+    # argsort, not top_k: top_k's gradient fails on a batch with no labeled pixel (k=0).
+    order = tf.argsort(errors, axis=1, direction="DESCENDING")
+    sorted_errors = tf.gather(errors, order, batch_dims=1)
     sorted_foreground = tf.gather(foreground, order, batch_dims=1)
     # The Jaccard loss's gradient along the sorted errors (the Lovasz extension's weights).
     total = tf.reduce_sum(sorted_foreground, axis=1, keepdims=True)
@@ -158,7 +160,8 @@ def _kl(target_logits, predicted_logits, axis: int):
 
 @keras.saving.register_keras_serializable(package="edgeseg")
 class MaskedCrossEntropy(keras.losses.Loss):
-    """`label_loss` as a Keras loss, so a compiled model can still be saved."""
+    """`label_loss` as a Keras loss, so a compiled model can still be saved. The name predates the
+    Lovasz term and stays: saved models name their loss by it."""
 
     def __init__(
         self,

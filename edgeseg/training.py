@@ -181,7 +181,7 @@ def fit_segmentation(trainer, scored_model, cfg, ctx, keep_best: bool = True, ca
     `trainer` is the model being fit (the model itself, a TF-MOT-wrapped copy, or a distiller whose
     train_step has its own loss and reads the per-image `extras`); `scored_model` is what ships.
     With `keep_best`, it ends with its best epoch's weights. The loss is cross-entropy over pixels
-    not labeled `ignore_index`.
+    not labeled `ignore_index`, plus cfg.lovasz_weight times Lovasz-softmax (`label_loss`).
     """
     keras.utils.set_random_seed(ctx.seed)
     steps = steps_per_epoch(ctx.train, ctx.batch_size)

@@ -6,7 +6,7 @@ from edgeseg.training import fit_segmentation
 
 
 def apply(state: PipelineState, cfg, ctx) -> StageOutcome:
-    """Trains a copy of `state.model` with masked cross-entropy; the input model is left as it was."""
+    """Trains a copy of `state.model` on the labels (`label_loss`); the input model is left as it was."""
     model = copy_model(state.model)
     fit = fit_segmentation(model, model, cfg, ctx)
     record = {**fit, **save_stage_model(model, ctx)}

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from edgeseg._keras import tf
 from edgeseg.losses import MaskedCrossEntropy, label_loss, lovasz_softmax, masked_cross_entropy, median_frequency_weights
 from edgeseg.recipe import TrainConfig
 from edgeseg.training import fit_segmentation, learning_rate_schedule
@@ -57,6 +58,15 @@ def test_the_label_loss_adds_lovasz_softmax_on_every_second_row_and_column():
     assert float(restored(labels, logits)) == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_batch_without_labeled_pixels_has_no_lovasz_loss_and_a_zero_gradient():
+    # An unlabeled image (distill's data.unlabeled) is all ignore_index; a batch may hold only such images.
+    logits = tf.Variable(np.ones([1, 2, 2, 3], np.float32))
+    with tf.GradientTape() as tape:
+        loss = lovasz_softmax(np.full([1, 2, 2], 255), logits, 255)
+    assert float(loss) == 0.0
+    assert not np.any(tape.gradient(loss, logits).numpy())
+
+
 def test_median_frequency_weights_favor_rare_classes():
     labels = np.array([[[0, 0, 0, 1]], [[0, 0, 255, 255]]])
     # class 0: 5 of 6 labeled pixels in the images holding it; class 1: 1 of 4; median 13/24.
@@ -79,8 +89,11 @@ def test_learning_rate_schedules_warm_up_then_decay(schedule, expected):
 
 
 def test_early_stopping_ends_training_and_tensorboard_logs_it(tiny_model, tiny_context):
-    config = TrainConfig(epochs=6, lr=1e-12, schedule="constant", early_stopping=1, class_weights="median_frequency")
+    config = TrainConfig(
+        epochs=6, lr=1e-12, schedule="constant", early_stopping=1, class_weights="median_frequency", lovasz_weight=0.5
+    )
     fit = fit_segmentation(tiny_model, tiny_model, config, tiny_context)
+    assert tiny_model.loss.lovasz_weight == 0.5, "the stage's setting reaches the compiled loss"
     assert [epoch["epoch"] for epoch in fit["epochs"]] == [1, 2], "no better mIoU after epoch 1: stops after 2"
     assert len(fit["class_weights"]) == tiny_context.num_classes
     assert list((tiny_context.stage_dir / "logs" / "train").glob("events.out.tfevents.*"))
